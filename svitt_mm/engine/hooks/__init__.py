@@ -1,0 +1,3 @@
+from .metrics_table_hook import MetricsTableHook
+
+__all__ = ['MetricsTableHook']

@@ -1,0 +1,3 @@
+from .retrieval_loop import RetrievalTestLoop, RetrievalValLoop
+
+__all__ = ['RetrievalValLoop', 'RetrievalTestLoop']

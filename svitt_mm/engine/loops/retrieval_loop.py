@@ -1,0 +1,98 @@
+"""Validation/test loops for two-stage video-text retrieval."""
+from __future__ import annotations
+
+from typing import Dict
+
+import torch
+from mmengine.dist import broadcast_object_list, collect_results, get_dist_info
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.runner import TestLoop, ValLoop
+from mmengine.runner.amp import autocast
+
+from svitt_mm.registry import LOOPS
+
+from ..retrieval_scoring import contrastive_scores, rerank, stack_features
+
+
+def _to_cpu(sample: dict) -> dict:
+    return {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in sample.items()}
+
+
+class RetrievalEvaluation:
+    """Shared logic of :class:`RetrievalValLoop` and :class:`RetrievalTestLoop`.
+
+    Extracts features of the whole split with ``model.val_step``/``test_step`` (hooks see every
+    iteration), gathers them from all ranks (uneven last batches included), scores them in two stages
+    and hands the score matrices to the evaluator.
+
+    Args:
+        k_test: candidates re-ranked per query by the matching head (clamped to the number of candidates).
+        clip_aggregation: how a video's clip scores combine: ``mean``, ``max`` or ``lse``.
+        match_batch_size: (video clip, text) pairs per fusion-encoder call.
+    """
+    stage = 'val'
+
+    def _init_retrieval(self, k_test: int, clip_aggregation: str, match_batch_size: int) -> None:
+        if k_test < 1:
+            raise ValueError(f'k_test must be >= 1, got {k_test}')
+        self.k_test = k_test
+        self.clip_aggregation = clip_aggregation
+        self.match_batch_size = match_batch_size
+
+    def run(self) -> Dict[str, float]:
+        runner, stage = self.runner, self.stage
+        runner.call_hook(f'before_{stage}')
+        runner.call_hook(f'before_{stage}_epoch')
+        runner.model.eval()
+        step = getattr(runner.model, f'{stage}_step')
+        per_sample = []
+        with torch.no_grad():
+            for idx, data_batch in enumerate(self.dataloader):
+                runner.call_hook(f'before_{stage}_iter', batch_idx=idx, data_batch=data_batch)
+                with autocast(enabled=self.fp16):
+                    outputs = step(data_batch)
+                per_sample.extend(_to_cpu(s) for s in outputs)
+                runner.call_hook(f'after_{stage}_iter', batch_idx=idx, data_batch=data_batch,
+                                 outputs=None)
+            gathered = collect_results(per_sample, len(self.dataloader.dataset), device='cpu')
+            shared = [gathered]
+            if get_dist_info()[1] > 1:
+                broadcast_object_list(shared)
+            features = stack_features(shared[0])
+            model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+            stage1 = contrastive_scores(features)
+            print_log(f'{stage}: re-ranking top-{self.k_test} candidates of {stage1.shape[0]} videos and '
+                      f'{stage1.shape[1]} texts with the matching head', logger='current')
+            with autocast(enabled=self.fp16):
+                v2t = rerank(model, features, stage1, True, self.k_test, self.clip_aggregation,
+                             self.match_batch_size)
+                t2v = rerank(model, features, stage1.t(), False, self.k_test, self.clip_aggregation,
+                             self.match_batch_size)
+        positives = features.text_video[:, None] == torch.arange(stage1.shape[0])[None, :]
+        self.evaluator.process(data_samples=[dict(t2v_scores=t2v, v2t_scores=v2t, itc_scores=stage1,
+                                                  positives=positives)])
+        metrics = self.evaluator.evaluate(1)
+        runner.call_hook(f'after_{stage}_epoch', metrics=metrics)
+        runner.call_hook(f'after_{stage}')
+        return metrics
+
+
+@LOOPS.register_module()
+class RetrievalValLoop(RetrievalEvaluation, ValLoop):
+    stage = 'val'
+
+    def __init__(self, runner, dataloader, evaluator, fp16: bool = False, k_test: int = 128,
+                 clip_aggregation: str = 'lse', match_batch_size: int = 64) -> None:
+        ValLoop.__init__(self, runner, dataloader, evaluator, fp16)
+        self._init_retrieval(k_test, clip_aggregation, match_batch_size)
+
+
+@LOOPS.register_module()
+class RetrievalTestLoop(RetrievalEvaluation, TestLoop):
+    stage = 'test'
+
+    def __init__(self, runner, dataloader, evaluator, fp16: bool = False, k_test: int = 128,
+                 clip_aggregation: str = 'lse', match_batch_size: int = 64) -> None:
+        TestLoop.__init__(self, runner, dataloader, evaluator, fp16)
+        self._init_retrieval(k_test, clip_aggregation, match_batch_size)

@@ -1,0 +1,103 @@
+"""Two-stage retrieval scoring: contrastive similarity over everything, then matching-head re-ranking.
+
+Stage 1 scores every (video, text) pair by the cosine similarity of their contrastive embeddings (mean over a
+video's clips). Stage 2 re-scores, for every query, its ``k_test`` best stage-1 candidates with the fusion
+encoder's matching logit (aggregated over clips by ``mean``, ``max`` or ``lse``). Candidates outside a query's
+top-k rank after all of its top-k candidates, in stage-1 order. Stage-2 rows are split across ranks and summed.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, List, NamedTuple
+
+import torch
+from mmengine.dist import all_reduce, get_dist_info
+from mmengine.utils import ProgressBar
+from torch import Tensor
+
+CLIP_AGGREGATIONS: Dict[str, Callable[[Tensor], Tensor]] = {
+    'mean': lambda scores: scores.mean(dim=-1),
+    'max': lambda scores: scores.amax(dim=-1),
+    'lse': lambda scores: scores.logsumexp(dim=-1),
+}
+
+
+class RetrievalFeatures(NamedTuple):
+    """Features of a whole test set: ``video_tokens [V, K, 1+N, C]``, ``video_emb [V, K, E]``,
+    ``text_states [Nt, L, D]``, ``text_mask [Nt, L]``, ``text_emb [Nt, E]`` and ``text_video [Nt]`` (the
+    index of the video each text was annotated with)."""
+    video_tokens: Tensor
+    video_emb: Tensor
+    text_states: Tensor
+    text_mask: Tensor
+    text_emb: Tensor
+    text_video: Tensor
+
+
+def stack_features(per_sample: List[dict]) -> RetrievalFeatures:
+    """Stack the model's per-sample ``predict`` dicts (any order) into test-set tensors."""
+    samples = sorted(per_sample, key=lambda s: s['sample_idx'])
+    counts = torch.tensor([len(s['text_emb']) for s in samples])
+    return RetrievalFeatures(
+        video_tokens=torch.stack([s['video_tokens'] for s in samples]),
+        video_emb=torch.stack([s['video_emb'] for s in samples]),
+        text_states=torch.cat([s['text_states'] for s in samples]),
+        text_mask=torch.cat([s['text_mask'] for s in samples]),
+        text_emb=torch.cat([s['text_emb'] for s in samples]),
+        text_video=torch.arange(len(samples)).repeat_interleave(counts))
+
+
+def contrastive_scores(features: RetrievalFeatures) -> Tensor:
+    """Stage 1: ``[V, Nt]`` cosine similarities, averaged over clips."""
+    return torch.einsum('vke,te->vkt', features.video_emb.float(),
+                        features.text_emb.float()).mean(dim=1)
+
+
+def _match_rows(model, features: RetrievalFeatures, top: Tensor, rows: Tensor, videos_are_queries: bool,
+                aggregation: str, batch_size: int, device: torch.device) -> Tensor:
+    """Matching logits ``[len(rows), k]`` for queries ``rows`` against their candidates ``top[rows]``."""
+    num_clips = features.video_tokens.shape[1]
+    query = rows[:, None].expand(-1, top.shape[1]).reshape(-1)
+    candidate = top[rows].reshape(-1)
+    video, text = (query, candidate) if videos_are_queries else (candidate, query)
+    video = video.repeat_interleave(num_clips)
+    clip = torch.arange(num_clips).repeat(len(text))
+    text = text.repeat_interleave(num_clips)
+    logits = []
+    for start in range(0, len(text), batch_size):
+        part = slice(start, start + batch_size)
+        logits.append(model.match_logits(
+            features.video_tokens[video[part], clip[part]].to(device),
+            features.text_states[text[part]].to(device),
+            features.text_mask[text[part]].to(device)).float().cpu())
+    logits = torch.cat(logits) if logits else torch.zeros(0)
+    return CLIP_AGGREGATIONS[aggregation](logits.view(len(rows), top.shape[1], num_clips))
+
+
+def rerank(model, features: RetrievalFeatures, stage1: Tensor, videos_are_queries: bool, k_test: int,
+           aggregation: str = 'lse', batch_size: int = 64, show_progress: bool = True) -> Tensor:
+    """Stage 2 for one direction: ``stage1 [Q, C]`` -> final scores ``[Q, C]``."""
+    if aggregation not in CLIP_AGGREGATIONS:
+        raise ValueError(f'clip aggregation {aggregation!r} unknown; choose from {sorted(CLIP_AGGREGATIONS)}')
+    k = min(k_test, stage1.shape[1])
+    top = stage1.topk(k, dim=1).indices
+    rank, world = get_dist_info()
+    device = next(model.parameters()).device
+    mine = torch.arange(rank, stage1.shape[0], world)
+    itm = torch.zeros(stage1.shape[0], k)
+    progress = ProgressBar(len(mine)) if show_progress and rank == 0 else None
+    chunk = max(1, batch_size // max(1, k * features.video_tokens.shape[1]))
+    for start in range(0, len(mine), chunk):
+        rows = mine[start:start + chunk]
+        itm[rows] = _match_rows(model, features, top, rows, videos_are_queries, aggregation,
+                                batch_size, device)
+        if progress is not None:
+            for _ in rows:
+                progress.update()
+    if world > 1:
+        itm = itm.to(device)
+        all_reduce(itm)
+        itm = itm.cpu()
+    # Non-top-k candidates keep their stage-1 order, below every re-ranked one.
+    floor = itm.min() - (stage1.max() - stage1.min()) - 1.0
+    final = stage1 - stage1.max() + floor
+    return final.scatter(1, top, itm)

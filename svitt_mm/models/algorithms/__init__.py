@@ -1,0 +1,3 @@
+from .retrieval import VideoTextRetriever
+
+__all__ = ['VideoTextRetriever']

@@ -1,0 +1,4 @@
+from .contrastive import ContrastiveHead
+from .matching import MatchingHead
+
+__all__ = ['ContrastiveHead', 'MatchingHead']

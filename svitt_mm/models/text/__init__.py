@@ -1,0 +1,6 @@
+from .bert_fusion_encoder import BertFusionEncoder, FusionOutput
+from .bert_layers import BertAttention, BertEmbeddings, BertLayer
+from .bert_weights import bert_key_to_ours, load_bert_weights, read_bert_config, read_bert_state_dict
+
+__all__ = ['BertFusionEncoder', 'FusionOutput', 'BertAttention', 'BertEmbeddings', 'BertLayer',
+           'bert_key_to_ours', 'load_bert_weights', 'read_bert_config', 'read_bert_state_dict']

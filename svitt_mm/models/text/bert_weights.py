@@ -1,0 +1,190 @@
+"""Load Hugging Face BERT weights (and SViTT's cross-attention weights) into :class:`BertFusionEncoder`.
+
+Sources are a local HF BERT folder (``config.json`` + ``model.safetensors`` or ``pytorch_model.bin``),
+a hub id (resolved through the local cache, or downloaded when online), a ``package://`` spec (see
+:func:`svitt_mm.utils.resolve_path`) or an already-loaded state dict.
+
+Name mapping (HF -> ours; an optional leading ``bert.`` is accepted)::
+
+    embeddings.word_embeddings / position_embeddings / token_type_embeddings / LayerNorm
+        -> embeddings.word / position / token_type / norm
+    encoder.layer.{i}.attention.self.{query,key,value}      -> layers.{i}.self_attn.{query,key,value}
+    encoder.layer.{i}.attention.output.{dense,LayerNorm}     -> layers.{i}.self_attn.{proj,norm}
+    encoder.layer.{i}.crossattention.self.{query,key,value}  -> layers.{i}.cross_attn.{query,key,value}
+    encoder.layer.{i}.crossattention.output.{dense,LayerNorm} -> layers.{i}.cross_attn.{proj,norm}
+    encoder.layer.{i}.intermediate.dense                     -> layers.{i}.ffn.fc1
+    encoder.layer.{i}.output.{dense,LayerNorm}               -> layers.{i}.{ffn.fc2,ffn_norm}
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+import torch
+from torch import Tensor, nn
+
+from svitt_mm.utils import resolve_path
+
+WeightSource = Union[str, os.PathLike, Mapping[str, Tensor]]
+
+WEIGHT_FILES = ('model.safetensors', 'pytorch_model.bin')
+# Non-trainable buffers some HF checkpoints carry; our modules compute them on the fly.
+IGNORED_KEYS = frozenset({'embeddings.position_ids'})
+
+_EMBEDDING_NAMES = {
+    'embeddings.word_embeddings': 'embeddings.word',
+    'embeddings.position_embeddings': 'embeddings.position',
+    'embeddings.token_type_embeddings': 'embeddings.token_type',
+    'embeddings.LayerNorm': 'embeddings.norm',
+}
+_LAYER_PART_NAMES = {
+    'attention.self.query': 'self_attn.query',
+    'attention.self.key': 'self_attn.key',
+    'attention.self.value': 'self_attn.value',
+    'attention.output.dense': 'self_attn.proj',
+    'attention.output.LayerNorm': 'self_attn.norm',
+    'crossattention.self.query': 'cross_attn.query',
+    'crossattention.self.key': 'cross_attn.key',
+    'crossattention.self.value': 'cross_attn.value',
+    'crossattention.output.dense': 'cross_attn.proj',
+    'crossattention.output.LayerNorm': 'cross_attn.norm',
+    'intermediate.dense': 'ffn.fc1',
+    'output.dense': 'ffn.fc2',
+    'output.LayerNorm': 'ffn_norm',
+}
+# Old TF-converted checkpoints name LayerNorm parameters gamma/beta.
+_PARAM_NAMES = {'weight': 'weight', 'bias': 'bias', 'gamma': 'weight', 'beta': 'bias'}
+_LAYER_KEY = re.compile(r'encoder\.layer\.(\d+)\.(.+)')
+
+# HF BertConfig attribute -> BertFusionEncoder argument.
+_CONFIG_FIELDS = {
+    'vocab_size': 'vocab_size',
+    'hidden_size': 'hidden_size',
+    'num_hidden_layers': 'num_layers',
+    'num_attention_heads': 'num_heads',
+    'intermediate_size': 'intermediate_size',
+    'max_position_embeddings': 'max_position_embeddings',
+    'type_vocab_size': 'type_vocab_size',
+    'layer_norm_eps': 'layer_norm_eps',
+}
+
+
+def bert_key_to_ours(key: str) -> Optional[str]:
+    """Our parameter name for an HF BERT state-dict key (``bert.`` prefix optional); ``None`` if unknown."""
+    key = key.removeprefix('bert.')
+    module, _, param = key.rpartition('.')
+    if param not in _PARAM_NAMES:
+        return None
+    param = _PARAM_NAMES[param]
+    if module in _EMBEDDING_NAMES:
+        return f'{_EMBEDDING_NAMES[module]}.{param}'
+    match = _LAYER_KEY.fullmatch(module)
+    if match is None or match.group(2) not in _LAYER_PART_NAMES:
+        return None
+    return f'layers.{match.group(1)}.{_LAYER_PART_NAMES[match.group(2)]}.{param}'
+
+
+def _missing_weights_error(spec: str, cause: BaseException) -> OSError:
+    return OSError(
+        f'Pretrained BERT {spec!r} was not found offline ({type(cause).__name__}: {cause}). Download '
+        f'the model folder (config.json + model.safetensors) on a machine with network access, e.g. '
+        f'`hf download bert-base-uncased --local-dir <folder>` or '
+        f'BertModel.from_pretrained(...).save_pretrained(<folder>), copy it here and set the '
+        f'config key `model.text_encoder.pretrained` to that local folder. Hub ids work only when online '
+        f'or already in the Hugging Face cache.')
+
+
+def read_bert_config(pretrained: str) -> Dict[str, Any]:
+    """Architecture arguments of :class:`BertFusionEncoder` read from an HF BERT config.
+
+    ``pretrained``: local folder, hub id or ``package://`` spec. Returns ``{'vocab_size', 'hidden_size',
+    'num_layers', 'num_heads', 'intermediate_size', 'max_position_embeddings', 'type_vocab_size',
+    'layer_norm_eps'}``. Raises ``OSError`` (saying what to download and which config key to set) when
+    the config cannot be found, ``ValueError`` when it is not a BERT with absolute positions and GELU.
+    """
+    # transformers takes seconds to import; only pretrained encoders need it.
+    from transformers import AutoConfig
+
+    source = resolve_path(pretrained)
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError) as error:
+        raise _missing_weights_error(pretrained, error) from error
+    position_type = getattr(config, 'position_embedding_type', 'absolute')
+    if (config.model_type != 'bert' or config.hidden_act != 'gelu'
+            or position_type != 'absolute'):
+        raise ValueError(
+            f'{pretrained!r}: expected a BERT config with absolute positions and GELU, got '
+            f'model_type={config.model_type!r}, hidden_act={config.hidden_act!r}, '
+            f'position_embedding_type={position_type!r}')
+    return {ours: getattr(config, theirs) for theirs, ours in _CONFIG_FIELDS.items()}
+
+
+def _weight_file(source: str, spec: str) -> Path:
+    """The single-file checkpoint of a local folder or (cached / downloadable) hub repo."""
+    folder = Path(source)
+    if folder.is_dir():
+        for name in WEIGHT_FILES:
+            if (folder / name).is_file():
+                return folder / name
+        raise _missing_weights_error(
+            spec, FileNotFoundError(f'no {" or ".join(WEIGHT_FILES)} in folder {folder}'))
+    from huggingface_hub import hf_hub_download
+
+    failures = []
+    for name in WEIGHT_FILES:
+        try:
+            return Path(hf_hub_download(source, name))
+        # Hub lookup errors (offline, unknown repo or file) are OSErrors; malformed ids ValueErrors.
+        except (OSError, ValueError) as error:
+            failures.append(f'{name}: {type(error).__name__}')
+    raise _missing_weights_error(spec, FileNotFoundError('; '.join(failures)))
+
+
+def read_bert_state_dict(pretrained: str) -> Dict[str, Tensor]:
+    """All tensors of the checkpoint named by ``pretrained`` (folder, hub id or ``package://`` spec)."""
+    path = _weight_file(resolve_path(pretrained), pretrained)
+    if path.suffix == '.safetensors':
+        from safetensors.torch import load_file
+        return load_file(str(path))
+    return torch.load(path, map_location='cpu', weights_only=True)
+
+
+def load_bert_weights(encoder: nn.Module, source: WeightSource,
+                      prefix: str = '') -> Tuple[List[str], List[str]]:
+    """Copy HF-named BERT weights into ``encoder`` (a :class:`BertFusionEncoder`).
+
+    ``source``: a folder / hub id / ``package://`` spec, or a state dict. ``prefix``: only keys starting
+    with it are used, with it removed (e.g. ``'text_encoder.'`` for a SViTT checkpoint's ``model`` dict);
+    a further ``bert.`` prefix is optional. Returns ``(missing, unexpected)``: our parameter names that
+    received no weight (e.g. fresh cross-attention), and source keys with no counterpart here (e.g.
+    ``pooler.*``, ``cls.*``). Raises ``ValueError`` listing every key whose shape differs, before
+    copying anything.
+    """
+    state = read_bert_state_dict(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else source
+    own = encoder.state_dict()
+    mapped: Dict[str, Tensor] = {}
+    unexpected: List[str] = []
+    mismatched: List[str] = []
+    for key, value in state.items():
+        if not key.startswith(prefix):
+            continue
+        hf_key = key[len(prefix):]
+        if hf_key.removeprefix('bert.') in IGNORED_KEYS:
+            continue
+        ours = bert_key_to_ours(hf_key)
+        if ours is None or ours not in own:
+            unexpected.append(key)
+        elif own[ours].shape != value.shape:
+            mismatched.append(f'  {key} -> {ours}: checkpoint {tuple(value.shape)} vs model '
+                              f'{tuple(own[ours].shape)}')
+        else:
+            mapped[ours] = value
+    if mismatched:
+        raise ValueError(f'{type(encoder).__name__}: {len(mismatched)} weight(s) have the wrong shape:\n'
+                         + '\n'.join(mismatched))
+    encoder.load_state_dict(mapped, strict=False)
+    missing = [name for name in own if name not in mapped]
+    return missing, unexpected

@@ -1,0 +1,227 @@
+"""Load pretrained 2-D BEiT weights (Hugging Face or timm layout) into a :class:`VideoBEiT`.
+
+Key layouts understood (detected from the keys, an optional ``beit.`` prefix is stripped):
+
+* ``hf``: Hugging Face hub checkpoints (``microsoft/beit-base-patch16-224-pt22k-ft22k``;
+  ``encoder.layer.{i}.attention.attention.query.weight`` ...), as ``save_pretrained`` writes them;
+* ``hf_modules``: the module names of ``transformers>=5`` ``BeitModel.state_dict()``
+  (``layers.{i}.attention.q_proj.weight`` ...);
+* ``timm``: timm's ``Beit`` (``blocks.{i}.attn.qkv.weight`` ...), which is also VideoBEiT's own layout
+  up to the names of the bias tables and of the pooler norm, so VideoBEiT state dicts load too.
+
+Separate q/k/v projections are concatenated into the fused ``qkv`` weight, ``relative_position_index``
+buffers and classifier heads are dropped, a shared bias table (``use_shared_relative_position_bias``) is
+copied to every layer, and every 2-D relative position bias table is inflated to 3-D (see
+:func:`inflate_relative_position_table`).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Dict, List, Mapping, Sequence, Tuple, Union
+
+import torch
+from safetensors.torch import load_file
+from torch import Tensor
+
+from svitt_mm.utils import resolve_path
+
+from .relative_position_bias import num_relative_positions
+
+if TYPE_CHECKING:
+    from .video_beit import VideoBEiT
+
+StateDict = Dict[str, Tensor]
+Rules = Sequence[Tuple[str, str]]
+
+# Name of a table shared by all layers, before it is copied to each layer.
+SHARED_TABLE = 'shared_relative_position_bias_table'
+TABLE_KEY = re.compile(r'^blocks\.\d+\.attn\.relative_position_bias\.table$')
+# Separate q/k/v weights are renamed to ``blocks.{i}.attn.qkv.weight.{q,k,v}``, then fused.
+QKV_PART = re.compile(r'^(blocks\.\d+\.attn\.qkv\.weight)\.([qkv])$')
+DROPPED = re.compile(r'(relative_position_index$|^classifier\.|^head\.)')
+WRAPPER_KEYS = ('state_dict', 'model', 'module')
+STRIPPED_PREFIX = 'beit.'
+
+_HF_RULES: Rules = (
+    (r'^embeddings\.cls_token$', 'cls_token'),
+    (r'^embeddings\.patch_embeddings\.projection\.', 'patch_embed.proj.'),
+    (r'^encoder\.layer\.(\d+)\.attention\.attention\.query\.bias$', r'blocks.\1.attn.q_bias'),
+    (r'^encoder\.layer\.(\d+)\.attention\.attention\.value\.bias$', r'blocks.\1.attn.v_bias'),
+    (r'^encoder\.layer\.(\d+)\.attention\.attention\.(q)uery\.weight$', r'blocks.\1.attn.qkv.weight.\2'),
+    (r'^encoder\.layer\.(\d+)\.attention\.attention\.(k)ey\.weight$', r'blocks.\1.attn.qkv.weight.\2'),
+    (r'^encoder\.layer\.(\d+)\.attention\.attention\.(v)alue\.weight$', r'blocks.\1.attn.qkv.weight.\2'),
+    (r'^encoder\.layer\.(\d+)\.attention\.attention\.relative_position_bias\.relative_position_bias_table$',
+     r'blocks.\1.attn.relative_position_bias.table'),
+    (r'^encoder\.layer\.(\d+)\.attention\.output\.dense\.', r'blocks.\1.attn.proj.'),
+    (r'^encoder\.layer\.(\d+)\.intermediate\.dense\.', r'blocks.\1.mlp.fc1.'),
+    (r'^encoder\.layer\.(\d+)\.output\.dense\.', r'blocks.\1.mlp.fc2.'),
+    (r'^encoder\.layer\.(\d+)\.layernorm_before\.', r'blocks.\1.norm1.'),
+    (r'^encoder\.layer\.(\d+)\.layernorm_after\.', r'blocks.\1.norm2.'),
+    (r'^encoder\.layer\.(\d+)\.lambda_([12])$', r'blocks.\1.gamma_\2'),
+    (r'^encoder\.relative_position_bias\.relative_position_bias_table$', SHARED_TABLE),
+    (r'^pooler\.layernorm\.', 'pooler_norm.'),
+)
+
+_HF_MODULE_RULES: Rules = (
+    (r'^embeddings\.cls_token$', 'cls_token'),
+    (r'^embeddings\.patch_embeddings\.projection\.', 'patch_embed.proj.'),
+    (r'^layers\.(\d+)\.attention\.q_proj\.bias$', r'blocks.\1.attn.q_bias'),
+    (r'^layers\.(\d+)\.attention\.v_proj\.bias$', r'blocks.\1.attn.v_bias'),
+    (r'^layers\.(\d+)\.attention\.([qkv])_proj\.weight$', r'blocks.\1.attn.qkv.weight.\2'),
+    (r'^layers\.(\d+)\.attention\.o_proj\.', r'blocks.\1.attn.proj.'),
+    (r'^layers\.(\d+)\.relative_position_bias\.relative_position_bias_table$',
+     r'blocks.\1.attn.relative_position_bias.table'),
+    (r'^layers\.(\d+)\.mlp\.', r'blocks.\1.mlp.'),
+    (r'^layers\.(\d+)\.layernorm_before\.', r'blocks.\1.norm1.'),
+    (r'^layers\.(\d+)\.layernorm_after\.', r'blocks.\1.norm2.'),
+    (r'^layers\.(\d+)\.lambda_([12])$', r'blocks.\1.gamma_\2'),
+    (r'^shared_position_bias\.relative_position_bias_table$', SHARED_TABLE),
+    (r'^pooler\.layernorm\.', 'pooler_norm.'),
+)
+
+_TIMM_RULES: Rules = (
+    (r'^blocks\.(\d+)\.attn\.relative_position_bias_table$', r'blocks.\1.attn.relative_position_bias.table'),
+    (r'^rel_pos_bias\.relative_position_bias_table$', SHARED_TABLE),
+    (r'^fc_norm\.', 'pooler_norm.'),
+)
+
+# layout name -> (a key pattern only that layout has, its renaming rules)
+LAYOUTS: Dict[str, Tuple[re.Pattern, Rules]] = {
+    'hf': (re.compile(r'^encoder\.layer\.\d+\.'), _HF_RULES),
+    'hf_modules': (re.compile(r'^layers\.\d+\.attention\.[qkvo]_proj\.'), _HF_MODULE_RULES),
+    'timm': (re.compile(r'^blocks\.\d+\.'), _TIMM_RULES),
+}
+
+
+def read_state_dict(source: Union[str, Path, Mapping[str, Tensor]]) -> StateDict:
+    """Tensors of ``source``: a state dict, a ``.safetensors`` / ``.pth`` / ``.pt`` / ``.bin`` file, or a
+    Hugging Face model directory (``model.safetensors`` or ``pytorch_model.bin``).  Pickled files are read
+    with ``torch.load(weights_only=True)``; a ``state_dict`` / ``model`` / ``module`` wrapper is unpacked."""
+    if isinstance(source, Mapping):
+        state = dict(source)
+    else:
+        state = _read_file(_weights_file(Path(resolve_path(str(source)))))
+    for wrapper in WRAPPER_KEYS:
+        if wrapper in state and isinstance(state[wrapper], Mapping):
+            state = dict(state[wrapper])
+    return state
+
+
+def _weights_file(path: Path) -> Path:
+    if path.is_dir():
+        for name in ('model.safetensors', 'pytorch_model.bin'):
+            if (path / name).is_file():
+                return path / name
+        raise FileNotFoundError(f'{path}: a BEiT weights directory needs model.safetensors or '
+                                f'pytorch_model.bin; found {sorted(p.name for p in path.iterdir())}')
+    if not path.is_file():
+        raise FileNotFoundError(f'BEiT weights not found: {path}')
+    return path
+
+
+def _read_file(path: Path) -> dict:
+    suffix = path.suffix.lower()
+    if suffix not in ('.safetensors', '.pth', '.pt', '.bin'):
+        raise ValueError(f'{path}: unsupported weights file type {suffix!r} '
+                         f'(expected .safetensors, .pth, .pt or .bin)')
+    try:
+        if suffix == '.safetensors':
+            return load_file(str(path), device='cpu')
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:  # report the file, not a deep unpickling traceback
+        raise ValueError(f'{path}: cannot read BEiT weights ({type(err).__name__}: {err})') from err
+
+
+def detect_layout(state: Mapping[str, Tensor]) -> str:
+    """Name of the key layout of ``state`` (a key of :data:`LAYOUTS`; ``beit.`` already stripped)."""
+    for name, (marker, _) in LAYOUTS.items():
+        if any(marker.match(key) for key in state):
+            return name
+    raise ValueError(f'unrecognised BEiT weight layout (expected Hugging Face or timm BEiT keys); first '
+                     f'keys: {sorted(state)[:8]}')
+
+
+def rename_keys(state: Mapping[str, Tensor], rules: Rules) -> StateDict:
+    """Apply the first matching ``(pattern, replacement)`` rule to every key; other keys are kept."""
+    renamed = {}
+    for key, value in state.items():
+        for pattern, replacement in rules:
+            new_key, count = re.subn(pattern, replacement, key)
+            if count:
+                key = new_key
+                break
+        renamed[key] = value
+    return renamed
+
+
+def fuse_qkv(state: StateDict) -> StateDict:
+    """Concatenate ``blocks.{i}.attn.qkv.weight.{q,k,v}`` into ``blocks.{i}.attn.qkv.weight``."""
+    parts: Dict[str, Dict[str, Tensor]] = {}
+    fused = {}
+    for key, value in state.items():
+        match = QKV_PART.match(key)
+        if match:
+            parts.setdefault(match.group(1), {})[match.group(2)] = value
+        else:
+            fused[key] = value
+    for key, qkv in parts.items():
+        absent = [name for name in 'qkv' if name not in qkv]
+        if absent:
+            raise ValueError(f'{key}: checkpoint lacks the {"/".join(absent)} projection weight(s)')
+        fused[key] = torch.cat([qkv['q'], qkv['k'], qkv['v']], dim=0)
+    return fused
+
+
+def inflate_relative_position_table(table: Tensor, max_frames: int, frame_grid: Tuple[int, int],
+                                    key: str = 'relative position bias table') -> Tensor:
+    """Turn a 2-D BEiT table ``[(2Hp-1)(2Wp-1) + 3, H]`` into a 3-D one ``[(2T-1)(2Hp-1)(2Wp-1) + 3, H]``.
+
+    The spatial rows are copied to every temporal offset (time outermost), so the inflated bias does not
+    depend on the temporal offset; the 3 [CLS] rows are kept.  A table of the target size is returned
+    unchanged; one of any other size is returned unchanged too and reported by the caller's shape check,
+    except a 3-D table of another temporal extent, which is not supported yet.
+    """
+    spatial = num_relative_positions(1, frame_grid)
+    temporal = 2 * max_frames - 1
+    rows = table.shape[0]
+    if rows == spatial + 3 and temporal > 1:
+        return torch.cat([table[:-3].repeat(temporal, 1), table[-3:]])
+    if rows != temporal * spatial + 3 and (rows - 3) % spatial == 0 and (rows - 3) // spatial % 2 == 1:
+        source = (rows - 3) // spatial
+        raise NotImplementedError(
+            f'{key}: the checkpoint table has {source} temporal offsets (a {(source + 1) // 2}-frame model), '
+            f'the model {temporal} (max_frames={max_frames}); resizing the temporal extent of a 3-D bias '
+            f'table (curriculum, e.g. 4 -> 8 frames) needs symmetric temporal interpolation, which is not '
+            f'implemented yet (see the curriculum issue)')
+    return table
+
+
+def load_beit_weights(model: 'VideoBEiT', source: Union[str, Path, Mapping[str, Tensor]]
+                      ) -> Tuple[List[str], List[str]]:
+    """Load BEiT weights from ``source`` (see :func:`read_state_dict`) into ``model``.
+
+    Returns ``(missing, unexpected)``: model keys the checkpoint did not provide, and checkpoint keys
+    (after renaming) the model does not have.  Raises ``ValueError`` listing every key whose shape does
+    not match.
+    """
+    state = read_state_dict(source)
+    state = {key[len(STRIPPED_PREFIX):] if key.startswith(STRIPPED_PREFIX) else key: value
+             for key, value in state.items() if not DROPPED.search(key)}
+    state = fuse_qkv(rename_keys(state, LAYOUTS[detect_layout(state)][1]))
+    shared = state.pop(SHARED_TABLE, None)
+    if shared is not None:
+        for layer in range(len(model.blocks)):
+            state.setdefault(f'blocks.{layer}.attn.relative_position_bias.table', shared)
+    state = {key: inflate_relative_position_table(value, model.max_frames, model.frame_grid, key)
+             if TABLE_KEY.match(key) else value for key, value in state.items()}
+
+    own = model.state_dict()
+    mismatched = [f'  {key}: checkpoint {tuple(value.shape)} vs model {tuple(own[key].shape)}'
+                  for key, value in state.items() if key in own and value.shape != own[key].shape]
+    if mismatched:
+        raise ValueError('BEiT weights do not fit the VideoBEiT model:\n' + '\n'.join(mismatched))
+    unexpected = sorted(key for key in state if key not in own)
+    missing = sorted(key for key in own if key not in state)
+    model.load_state_dict({key: value for key, value in state.items() if key in own}, strict=False)
+    return missing, unexpected

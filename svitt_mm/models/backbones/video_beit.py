@@ -1,0 +1,225 @@
+"""Video BEiT: BEiT applied to all patches of all frames, with a 3-D relative position bias,
+pluggable (sparse) attention operators and visual token pruning (SViTT's vision encoder)."""
+from __future__ import annotations
+
+import copy
+from typing import NamedTuple, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from timm.layers import DropPath, Mlp, PatchEmbed, trunc_normal_
+from torch import Tensor, nn
+
+from svitt_mm.registry import ATTENTION_OPS, BACKBONES, TOKEN_PRUNERS
+
+from .beit_weights import load_beit_weights
+from .relative_position_bias import RelativePositionBias3D, RelativePositionIndex
+from .token_order import check_token_order, token_order
+
+
+class VideoEncoderOutput(NamedTuple):
+    """Output of :class:`VideoBEiT`.
+
+    * ``tokens``: ``[B, 1+N', C]`` final hidden states, [CLS] first, then the surviving local tokens in
+      their current order (no final norm).
+    * ``pooled``: ``[B, C]`` pooler LayerNorm of the mean of the local tokens.
+    * ``kept_indices``: one ``LongTensor[B, N_k]`` per pruning layer, the original raster positions
+      ``t*Hp*Wp + h*Wp + w`` of the tokens kept there.
+    * ``positions``: ``LongTensor[B or 1, N']`` original positions of the final local tokens.
+    """
+
+    tokens: Tensor
+    pooled: Tensor
+    kept_indices: Tuple[Tensor, ...]
+    positions: Tensor
+
+
+class BEiTSelfAttention(nn.Module):
+    """Multi-head self-attention with BEiT's projections (q and v biased, k not) and a 3-D relative
+    position bias, computed by an attention operator from ``ATTENTION_OPS``.
+
+    The fused ``qkv`` projection with separate ``q_bias`` / ``v_bias`` follows timm's BEiT layout.
+    """
+
+    def __init__(self, embed_dims: int, num_heads: int, attention: dict, max_frames: int,
+                 frame_grid: Tuple[int, int]) -> None:
+        super().__init__()
+        if embed_dims % num_heads:
+            raise ValueError(f'embed_dims={embed_dims} is not divisible by num_heads={num_heads}')
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(embed_dims, 3 * embed_dims, bias=False)
+        self.q_bias = nn.Parameter(torch.zeros(embed_dims))
+        self.v_bias = nn.Parameter(torch.zeros(embed_dims))
+        self.relative_position_bias = RelativePositionBias3D(num_heads, max_frames, frame_grid)
+        self.op = ATTENTION_OPS.build(copy.deepcopy(attention))
+        self.proj = nn.Linear(embed_dims, embed_dims)
+
+    def forward(self, x: Tensor, index: RelativePositionIndex) -> Tuple[Tensor, Tensor]:
+        """``x`` ``[B, 1+N, C]`` -> (output ``[B, 1+N, C]``, [CLS] attention ``[B, H, 1, 1+N]``)."""
+        batch, length, dims = x.shape
+        bias = torch.cat([self.q_bias, torch.zeros_like(self.v_bias), self.v_bias])
+        qkv = F.linear(x, self.qkv.weight, bias).reshape(batch, length, 3, self.num_heads, -1)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, 1+N, D]
+        out, global_probs = self.op(q, k, v, num_global=1,
+                                    bias=self.relative_position_bias.bind(index, q.dtype))
+        return self.proj(out.transpose(1, 2).reshape(batch, length, dims)), global_probs
+
+
+class BEiTBlock(nn.Module):
+    """Pre-LN BEiT block: ``x + DropPath(gamma_1 * Attn(LN(x)))``, then
+    ``x + DropPath(gamma_2 * MLP(LN(x)))``."""
+
+    def __init__(self, embed_dims: int, num_heads: int, mlp_ratio: float, layer_scale_init: float,
+                 drop_path: float, norm_eps: float, attention: dict, max_frames: int,
+                 frame_grid: Tuple[int, int]) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(embed_dims, eps=norm_eps)
+        self.attn = BEiTSelfAttention(embed_dims, num_heads, attention, max_frames, frame_grid)
+        self.norm2 = nn.LayerNorm(embed_dims, eps=norm_eps)
+        self.mlp = Mlp(embed_dims, int(embed_dims * mlp_ratio), act_layer=nn.GELU)
+        self.gamma_1 = nn.Parameter(torch.full((embed_dims,), float(layer_scale_init)))
+        self.gamma_2 = nn.Parameter(torch.full((embed_dims,), float(layer_scale_init)))
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: Tensor, index: RelativePositionIndex) -> Tuple[Tensor, Tensor]:
+        """``x`` ``[B, 1+N, C]`` -> (``[B, 1+N, C]``, [CLS] attention ``[B, H, 1, 1+N]``)."""
+        attended, global_probs = self.attn(self.norm1(x), index)
+        x = x + self.drop_path(self.gamma_1 * attended)
+        x = x + self.drop_path(self.gamma_2 * self.mlp(self.norm2(x)))
+        return x, global_probs
+
+
+@BACKBONES.register_module()
+class VideoBEiT(BaseModule):
+    """BEiT over the patches of all frames of a clip, with a 3-D relative position bias.
+
+    Every frame is cut into ``patch_size`` patches by one shared patch embedding; the tokens of all
+    frames (frame-major raster order ``t*Hp*Wp + h*Wp + w``, then permuted by ``token_order``) follow one
+    learnable [CLS].  There is no absolute position embedding: positions enter only through the per-layer
+    relative position bias (:mod:`.relative_position_bias`), so one model takes any number of frames.
+
+    Args:
+        img_size: frame height and width (pixels).
+        patch_size: patch side (pixels).
+        in_channels: channels per frame.
+        embed_dims, num_layers, num_heads, mlp_ratio: transformer sizes.
+        layer_scale_init: initial value of the per-channel layer scales ``gamma_1``, ``gamma_2``.
+        drop_path_rate: stochastic depth of the last layer (linearly increasing from 0 at the first).
+        norm_eps: LayerNorm epsilon (1e-12 for HF BEiT weights, 1e-6 for timm's).
+        max_frames: temporal extent of the relative position tables; longer clips clamp the offsets.
+        attention: ``ATTENTION_OPS`` config, built once per layer, or a list of ``num_layers`` configs
+            (e.g. to give every layer of a sparse operator its own evaluation seed).
+        pruner: optional ``TOKEN_PRUNERS`` config applied after each layer of ``prune_layers``, ranking
+            the local tokens by that layer's head-averaged [CLS] attention.
+        prune_layers: 0-based layers after which tokens are pruned (SViTT: ``(3, 6, 9)``).
+        token_order: ``'raster'``, ``'zcurve'`` or ``'hilbert'`` (:mod:`.token_order`).
+        pretrained: BEiT weights (HF model directory or weights file) loaded by :meth:`init_weights`.
+        init_cfg: MMEngine init config.
+    """
+
+    def __init__(self, img_size: int = 224, patch_size: int = 16, in_channels: int = 3,
+                 embed_dims: int = 768, num_layers: int = 12, num_heads: int = 12,
+                 mlp_ratio: float = 4.0, layer_scale_init: float = 0.1, drop_path_rate: float = 0.1,
+                 norm_eps: float = 1e-12, max_frames: int = 4,
+                 attention: Union[dict, Sequence[dict], None] = None, pruner: Optional[dict] = None,
+                 prune_layers: Sequence[int] = (), token_order: str = 'raster',
+                 pretrained: Optional[str] = None, init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if img_size % patch_size:
+            raise ValueError(f'img_size={img_size} is not divisible by patch_size={patch_size}')
+        check_token_order(token_order)
+        prune_layers = tuple(sorted(set(int(i) for i in prune_layers)))
+        if prune_layers and pruner is None:
+            raise ValueError(f'prune_layers={prune_layers} needs a pruner config (pruner=None)')
+        if any(not 0 <= i < num_layers for i in prune_layers):
+            raise ValueError(f'prune_layers={prune_layers} must lie in [0, {num_layers - 1}] '
+                             f'(num_layers={num_layers})')
+        self.img_size = img_size
+        self.patch_size = patch_size
+        self.in_channels = in_channels
+        self.embed_dims = embed_dims
+        self.max_frames = max_frames
+        self.frame_grid = (img_size // patch_size, img_size // patch_size)
+        self.token_order = token_order
+        self.prune_layers = prune_layers
+        self.pretrained = pretrained
+
+        self.patch_embed = PatchEmbed(img_size, patch_size, in_channels, embed_dims)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
+        attention = attention if attention is not None else dict(type='DenseAttention')
+        per_layer = [attention] * num_layers if isinstance(attention, dict) else list(attention)
+        if len(per_layer) != num_layers:
+            raise ValueError(f'attention: expected one config or {num_layers} (num_layers), got '
+                             f'{len(per_layer)}')
+        rates = torch.linspace(0, drop_path_rate, num_layers).tolist()
+        self.blocks = nn.ModuleList(
+            BEiTBlock(embed_dims, num_heads, mlp_ratio, layer_scale_init, rate, norm_eps, layer_attention,
+                      max_frames, self.frame_grid) for rate, layer_attention in zip(rates, per_layer))
+        self.pooler_norm = nn.LayerNorm(embed_dims, eps=norm_eps)
+        self.pruner = TOKEN_PRUNERS.build(pruner) if pruner is not None else None
+        self._init_linear_weights()
+
+    def _init_linear_weights(self) -> None:
+        """Truncated normal (std 0.02) for linear maps (patch projection included) and the [CLS], zero
+        biases.  The other parameters start as constructed: zero q/v biases and bias tables, LayerNorm
+        1/0, layer scales ``layer_scale_init``."""
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Conv2d)):
+                trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        trunc_normal_(self.cls_token, std=0.02)
+
+    def init_weights(self) -> None:
+        """MMEngine init (``init_cfg``), then the BEiT weights of ``pretrained``, if any."""
+        super().init_weights()
+        if self.pretrained is not None:
+            missing, unexpected = load_beit_weights(self, self.pretrained)
+            print_log(f'VideoBEiT: loaded {self.pretrained!r}; missing keys: {missing}; '
+                      f'unexpected keys: {unexpected}', logger='current')
+
+    def _check_input(self, video: Tensor) -> None:
+        expected = f'[B, T, {self.in_channels}, {self.img_size}, {self.img_size}]'
+        if video.dim() != 5:
+            raise ValueError(f'VideoBEiT expects a video {expected}, got shape {tuple(video.shape)}')
+        if video.shape[2] != self.in_channels:
+            raise ValueError(f'VideoBEiT expects {self.in_channels} channels, i.e. {expected}; got shape '
+                             f'{tuple(video.shape)}')
+        if tuple(video.shape[-2:]) != (self.img_size, self.img_size):
+            raise ValueError(
+                f'VideoBEiT is configured for {self.img_size}x{self.img_size} frames (a '
+                f'{self.frame_grid[0]}x{self.frame_grid[1]} grid of {self.patch_size}-pixel patches), i.e. '
+                f'{expected}; got shape {tuple(video.shape)}')
+
+    def _prune(self, x: Tensor, positions: Tensor, global_probs: Tensor) -> Tuple[Tensor, Tensor]:
+        """Keep the local tokens the pruner picks from the head-averaged [CLS] attention.
+
+        ``x`` ``[B, 1+N, C]``, ``positions`` ``[B or 1, N]``, ``global_probs`` ``[B, H, 1, 1+N]`` ->
+        (``[B, 1+K, C]``, original positions ``[B, K]``).
+        """
+        keep = self.pruner.select(global_probs[:, :, 0, 1:].mean(dim=1))  # [B, K], ascending
+        local = x[:, 1:].gather(1, keep[..., None].expand(-1, -1, x.shape[-1]))
+        positions = positions.expand(x.shape[0], -1).gather(1, keep)
+        return torch.cat([x[:, :1], local], dim=1), positions
+
+    def forward(self, video: Tensor) -> VideoEncoderOutput:
+        """Encode ``video`` ``[B, T, C, H, W]`` (any ``T``); see :class:`VideoEncoderOutput`."""
+        self._check_input(video)
+        batch, frames = video.shape[:2]
+        x = self.patch_embed(video.flatten(0, 1)).reshape(batch, -1, self.embed_dims)  # raster order
+        positions = token_order(self.token_order, (frames, *self.frame_grid), x.device)[None]  # [1, N]
+        if self.token_order != 'raster':
+            x = x[:, positions[0]]
+        x = torch.cat([self.cls_token.expand(batch, -1, -1), x], dim=1)
+        index = RelativePositionIndex(positions, self.frame_grid, self.max_frames)
+        kept = []
+        for layer, block in enumerate(self.blocks):
+            x, global_probs = block(x, index)
+            if layer in self.prune_layers:
+                x, positions = self._prune(x, positions, global_probs)
+                kept.append(positions)
+                index = RelativePositionIndex(positions, self.frame_grid, self.max_frames)
+        pooled = self.pooler_norm(x[:, 1:].mean(dim=1))
+        return VideoEncoderOutput(tokens=x, pooled=pooled, kept_indices=tuple(kept), positions=positions)

@@ -8,6 +8,7 @@ under a parent, and ``MODELS`` already has ours.
 """
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
+from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import METRICS as MMENGINE_METRICS
@@ -23,6 +24,8 @@ DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope='svitt_mm',
                     locations=['svitt_mm.datasets'])
 DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS, scope='svitt_mm',
                          locations=['svitt_mm.datasets'])
+FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS, scope='svitt_mm',
+                     locations=['svitt_mm.datasets'])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope='svitt_mm',
                       locations=['svitt_mm.datasets.transforms'])
 METRICS = Registry('metric', parent=MMENGINE_METRICS, scope='svitt_mm',

@@ -4,7 +4,7 @@ import pytest
 
 import svitt_mm.registry as registry
 
-ALL = ['MODELS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'METRICS', 'HOOKS', 'LOOPS',
+ALL = ['MODELS', 'DATASETS', 'DATA_SAMPLERS', 'FUNCTIONS', 'TRANSFORMS', 'METRICS', 'HOOKS', 'LOOPS',
        'OPTIM_WRAPPER_CONSTRUCTORS', 'BACKBONES', 'ATTENTION_OPS', 'TOKEN_PRUNERS', 'FUSION_HEADS',
        'CURRICULA']
 
@@ -19,7 +19,7 @@ def test_every_location_imports(name):
 
 def test_children_of_mmengine_roots():
     from mmengine import registry as mm
-    for name in ['MODELS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'METRICS', 'HOOKS', 'LOOPS',
+    for name in ['MODELS', 'DATASETS', 'DATA_SAMPLERS', 'FUNCTIONS', 'TRANSFORMS', 'METRICS', 'HOOKS', 'LOOPS',
                  'OPTIM_WRAPPER_CONSTRUCTORS']:
         assert getattr(registry, name).parent is getattr(mm, name)
 
@@ -32,6 +32,7 @@ def test_children_of_mmengine_roots():
     ('FUSION_HEADS', 'ContrastiveHead'), ('FUSION_HEADS', 'MatchingHead'),
     ('LOOPS', 'RetrievalValLoop'), ('LOOPS', 'RetrievalTestLoop'), ('METRICS', 'RetrievalMetric'),
     ('HOOKS', 'MetricsTableHook'), ('DATASETS', 'VideoTextDataset'),
+    ('FUNCTIONS', 'video_text_collate'),
 ])
 def test_shipped_parts_are_registered(registry_name, part):
     reg = getattr(registry, registry_name)

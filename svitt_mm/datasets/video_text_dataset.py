@@ -32,6 +32,10 @@ class VideoTextDataset(BaseDataset):
             with all its captions (from all entries naming it). ``'eval'`` also sets ``test_mode``.
         is_paragraph: join a list caption into one paragraph (DiDeMo / ActivityNet paragraph
             retrieval) instead of treating its sentences as separate captions.
+        positives: what makes two training pairs positives of each other in the contrastive and
+            matching losses: ``'video'`` (the same video; SViTT's default) or ``'caption'`` (the same
+            caption text, for corpora where many videos share a caption, e.g. SSv2 templates or the demo
+            data). It sets ``video_id`` of training items accordingly.
         check_media: check that every video file exists when the dataset is built (one ``stat`` per
             distinct video; turn off for huge corpora on slow file systems).
         **kwargs: other :class:`mmengine.dataset.BaseDataset` arguments (``data_root``, ``indices``,
@@ -44,9 +48,13 @@ class VideoTextDataset(BaseDataset):
     """
 
     def __init__(self, ann_file: str, media_root: str, pipeline: List = (), mode: str = 'train',
-                 is_paragraph: bool = False, check_media: bool = True, **kwargs: Any) -> None:
+                 is_paragraph: bool = False, positives: str = 'video', check_media: bool = True,
+                 **kwargs: Any) -> None:
         if mode not in MODES:
             raise ValueError(f'VideoTextDataset: mode must be one of {MODES}, got {mode!r}')
+        if positives not in ('video', 'caption'):
+            raise ValueError(f"VideoTextDataset: positives must be 'video' or 'caption', got {positives!r}")
+        self.positives = positives
         data_root = kwargs.get('data_root') or ''
         self.media_root = os.path.abspath(
             media_root if os.path.isabs(media_root) or not data_root
@@ -119,5 +127,11 @@ class VideoTextDataset(BaseDataset):
         if self.mode == 'eval':
             return [dict(video_path=path, captions=captions, video_id=video_id)
                     for video_id, (path, captions) in enumerate(zip(paths, captions_of_video))]
+        if self.positives == 'caption':
+            # Several videos share a caption (SSv2 templates, the demo data): group by caption text.
+            groups: Dict[str, int] = {}
+            return [dict(video_path=paths[video_id], captions=[caption],
+                         video_id=groups.setdefault(caption, len(groups)))
+                    for video_id, caption in pairs]
         return [dict(video_path=paths[video_id], captions=[caption], video_id=video_id)
                 for video_id, caption in pairs]

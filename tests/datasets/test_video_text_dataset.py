@@ -43,6 +43,18 @@ def test_train_mode_has_one_item_per_caption(tmp_path):
     assert not dataset.test_mode
 
 
+def test_caption_positives_group_videos_by_caption(tmp_path):
+    entries = [{'video': 'a.mp4', 'caption': 'same words'}, {'video': 'b.mp4', 'caption': 'other'},
+               {'video': 'c.mp4', 'caption': 'same words'}]
+    dataset = VideoTextDataset(write_annotations(tmp_path, entries), str(tmp_path / 'media'),
+                               positives='caption')
+    assert [d[2] for d in summary(dataset)] == [0, 1, 0]
+    by_video = VideoTextDataset(write_annotations(tmp_path, entries), str(tmp_path / 'media'))
+    assert [d[2] for d in summary(by_video)] == [0, 1, 2]
+    with pytest.raises(ValueError, match='positives'):
+        VideoTextDataset(write_annotations(tmp_path, entries), str(tmp_path / 'media'), positives='x')
+
+
 def test_eval_mode_has_one_item_per_video_with_all_captions(tmp_path):
     dataset = VideoTextDataset(write_annotations(tmp_path, ENTRIES), str(tmp_path / 'media'), mode='eval')
     assert summary(dataset) == [('a.mp4', ['first of a', 'second of a'], 0),

@@ -35,7 +35,8 @@ train_dataloader = dict(
     collate_fn=dict(type='svitt_mm.video_text_collate'),
     drop_last=True,
     dataset=dict(type='VideoTextDataset', ann_file=f'{data_root}/train.json',
-                 media_root=f'{data_root}/videos', mode='train', pipeline=train_pipeline),
+                 media_root=f'{data_root}/videos', mode='train', pipeline=train_pipeline,
+                 positives='caption'),  # 8 videos share each caption: they are not negatives
 )
 val_dataloader = dict(
     batch_size=32,

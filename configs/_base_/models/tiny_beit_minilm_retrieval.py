@@ -28,4 +28,5 @@ model = dict(
     contrastive_head=dict(type='ContrastiveHead', embed_dim=128, temperature=0.07),
     matching_head=dict(type='MatchingHead'),
     loss_weights=dict(itc=1.0, itm=1.0),
+    text_pooling='mean',  # MiniLM is a mean-pooling sentence encoder: its [CLS] state carries no meaning
 )

@@ -10,6 +10,18 @@ from torch import Tensor, nn
 from svitt_mm.registry import BACKBONES, FUSION_HEADS, MODELS
 
 
+def masked_mean(states: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``states [B, L, D]`` over the positions where ``mask [B, L]`` is non-zero."""
+    weights = mask.to(states.dtype).unsqueeze(-1)
+    return (states * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
+TEXT_POOLINGS = {
+    'cls': lambda states, mask: states[:, 0],
+    'mean': masked_mean,
+}
+
+
 class VideoFeatures(NamedTuple):
     """``tokens [B, K, 1+N, C]``: layer-normalised visual tokens for the fusion encoder;
     ``embedding [B, K, E]``: unit-norm contrastive embeddings (K clips per video)."""
@@ -35,6 +47,9 @@ class VideoTextRetriever(BaseModel):
             ``visual_width`` defaults to the video encoder's width.
         contrastive_head / matching_head: FUSION_HEADS cfgs; their input widths are filled in.
         loss_weights: weights of the ``itc`` and ``itm`` losses.
+        text_pooling: the text feature the contrastive head embeds: ``'cls'`` (the [CLS] state, as
+            SViTT does with BERT) or ``'mean'`` (mean over the caption's tokens; the right choice for
+            sentence-embedding models such as MiniLM, whose [CLS] state is nearly constant).
         data_preprocessor: MODELS cfg (default ``VideoTextDataPreprocessor``).
 
     ``forward(inputs, data_samples, mode)``: ``inputs`` is a float video batch ``[B, K, T, 3, H, W]``
@@ -43,7 +58,7 @@ class VideoTextRetriever(BaseModel):
 
     def __init__(self, vision_encoder: dict, text_encoder: dict,
                  contrastive_head: Optional[dict] = None, matching_head: Optional[dict] = None,
-                 loss_weights: Optional[Dict[str, float]] = None,
+                 loss_weights: Optional[Dict[str, float]] = None, text_pooling: str = 'cls',
                  data_preprocessor: Optional[dict] = None, init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor or dict(type='VideoTextDataPreprocessor'),
                          init_cfg=init_cfg)
@@ -57,6 +72,9 @@ class VideoTextRetriever(BaseModel):
             **(contrastive_head or {})))
         self.matching_head = FUSION_HEADS.build(dict(
             dict(type='MatchingHead', hidden_size=text_width), **(matching_head or {})))
+        if text_pooling not in TEXT_POOLINGS:
+            raise ValueError(f'text_pooling must be one of {sorted(TEXT_POOLINGS)}, got {text_pooling!r}')
+        self.text_pooling = TEXT_POOLINGS[text_pooling]
         self.loss_weights = {**dict(itc=1.0, itm=1.0), **(loss_weights or {})}
 
     # ------------------------------------------------------------------ encoders
@@ -71,7 +89,8 @@ class VideoTextRetriever(BaseModel):
 
     def encode_text(self, text_ids: Tensor, text_mask: Tensor) -> TextFeatures:
         states = self.text_encoder.encode_text(text_ids, text_mask)
-        return TextFeatures(states, text_mask, self.contrastive_head.embed_text(states[:, 0]))
+        pooled = self.text_pooling(states, text_mask)
+        return TextFeatures(states, text_mask, self.contrastive_head.embed_text(pooled))
 
     def match_logits(self, video_tokens: Tensor, text_states: Tensor, text_mask: Tensor) -> Tensor:
         """ITM positive-class logits ``[P]`` for P (video clip, text) pairs."""

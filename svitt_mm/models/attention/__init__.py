@@ -1,4 +1,8 @@
 from .base import AttentionOp, PairBias
+from .block_layout import BlockLayout
+from .block_sparse import BlockSparseAttention
 from .dense import DenseAttention
+from .flex_block_sparse import FlexBlockSparseAttention
 
-__all__ = ['AttentionOp', 'PairBias', 'DenseAttention']
+__all__ = ['AttentionOp', 'PairBias', 'BlockLayout', 'BlockSparseAttention', 'DenseAttention',
+           'FlexBlockSparseAttention']

@@ -21,7 +21,8 @@ Call::
   (``op.make_layout(num_local_tokens, device=..., generator=None)``); ``None`` makes a fresh one.
 
 ``train()`` / ``eval()`` switch between patterns that are re-drawn at each call and patterns that are
-deterministic, so that evaluation is reproducible.
+deterministic, so that evaluation is reproducible. A model that stacks operators sets each one's
+``layer_index`` (0, 1, ...), so that deterministic patterns differ from layer to layer.
 """
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ class PairBias(Protocol):
 
 class AttentionOp(nn.Module):
     """Base class of attention operators; see the module docstring for the contract."""
+
+    layer_index: int = 0
 
     def make_layout(self, num_local_tokens: int, device: Optional[torch.device] = None,
                     generator: Optional[torch.Generator] = None):

@@ -157,6 +157,8 @@ class VideoBEiT(BaseModule):
         self.blocks = nn.ModuleList(
             BEiTBlock(embed_dims, num_heads, mlp_ratio, layer_scale_init, rate, norm_eps, layer_attention,
                       max_frames, self.frame_grid) for rate, layer_attention in zip(rates, per_layer))
+        for layer_index, block in enumerate(self.blocks):
+            block.attn.op.layer_index = layer_index  # distinct deterministic sparse patterns per layer
         self.pooler_norm = nn.LayerNorm(embed_dims, eps=norm_eps)
         self.pruner = TOKEN_PRUNERS.build(pruner) if pruner is not None else None
         self._init_linear_weights()

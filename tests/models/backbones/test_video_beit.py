@@ -226,3 +226,13 @@ def test_bad_input_shapes_raise_readable_errors(shape, message):
 def test_bad_configs_raise_readable_errors(overrides, message):
     with pytest.raises(ValueError, match=message):
         VideoBEiT(**{**TINY, **overrides})
+
+
+def test_each_layer_gets_its_own_deterministic_sparse_pattern():
+    model = VideoBEiT(img_size=32, patch_size=8, embed_dims=16, num_layers=3, num_heads=2, max_frames=4,
+                      attention=dict(type='BlockSparseAttention', block_size=4, local_blocks=1,
+                                     random_blocks=1, dense_threshold=float('inf'))).eval()
+    ops = [block.attn.op for block in model.blocks]
+    assert [op.layer_index for op in ops] == [0, 1, 2]
+    tables = [op.eval_layout(64).block_index for op in ops]
+    assert not torch.equal(tables[0], tables[1]) or not torch.equal(tables[1], tables[2])

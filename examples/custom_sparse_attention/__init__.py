@@ -1,0 +1,1 @@
+"""A sparse attention operator registered into svitt_mm from outside the package (see README.md)."""

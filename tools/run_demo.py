@@ -21,7 +21,7 @@ from svitt_mm.registry import MODELS  # noqa: E402
 from svitt_mm.utils import register_all_modules  # noqa: E402
 
 TOOLS = osp.dirname(osp.abspath(__file__))
-DEFAULT_CONFIGS = ['configs/demo/dense_demo.py']
+DEFAULT_CONFIGS = ['configs/demo/svitt_demo.py', 'configs/demo/dense_demo.py']
 
 
 def parse_args():

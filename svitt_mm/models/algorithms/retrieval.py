@@ -47,9 +47,11 @@ class VideoTextRetriever(BaseModel):
             ``visual_width`` defaults to the video encoder's width.
         contrastive_head / matching_head: FUSION_HEADS cfgs; their input widths are filled in.
         loss_weights: weights of the ``itc`` and ``itm`` losses.
-        text_pooling: the text feature the contrastive head embeds: ``'cls'`` (the [CLS] state, as
-            SViTT does with BERT) or ``'mean'`` (mean over the caption's tokens; the right choice for
-            sentence-embedding models such as MiniLM, whose [CLS] state is nearly constant).
+        text_pooling: how a caption's token states are summarised, both after the text layers (the
+            contrastive head's input) and after the fusion layers (the matching head's input):
+            ``'cls'`` (the [CLS] state, as SViTT does with BERT) or ``'mean'`` (mean over the caption's
+            tokens; the right choice for sentence-embedding models such as MiniLM, whose [CLS] state is
+            nearly constant).
         data_preprocessor: MODELS cfg (default ``VideoTextDataPreprocessor``).
 
     ``forward(inputs, data_samples, mode)``: ``inputs`` is a float video batch ``[B, K, T, 3, H, W]``
@@ -95,7 +97,7 @@ class VideoTextRetriever(BaseModel):
     def match_logits(self, video_tokens: Tensor, text_states: Tensor, text_mask: Tensor) -> Tensor:
         """ITM positive-class logits ``[P]`` for P (video clip, text) pairs."""
         fused = self.text_encoder.fuse(text_states, text_mask, video_tokens)
-        return self.matching_head.match_logit(fused.states[:, 0])
+        return self.matching_head.match_logit(self.text_pooling(fused.states, text_mask))
 
     # ------------------------------------------------------------------ modes
     def forward(self, inputs: Tensor, data_samples: Optional[dict] = None, mode: str = 'tensor'):
@@ -135,7 +137,7 @@ class VideoTextRetriever(BaseModel):
         weights = torch.cat([torch.ones_like(text_has_neg, dtype=torch.float),
                              text_has_neg.float(), video_has_neg.float()])
         fused = self.text_encoder.fuse(pair_text, pair_mask, pair_video)
-        loss_itm = self.matching_head.loss(fused.states[:, 0], labels, weights)
+        loss_itm = self.matching_head.loss(self.text_pooling(fused.states, pair_mask), labels, weights)
         return dict(loss_itc=self.loss_weights['itc'] * loss_itc,
                     loss_itm=self.loss_weights['itm'] * loss_itm)
 

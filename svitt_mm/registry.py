@@ -15,6 +15,16 @@ from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
+from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
+from mmengine.registry import LOG_PROCESSORS as MMENGINE_LOG_PROCESSORS
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
+from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
+from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
+from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
+from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
+from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
+from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
+from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
 # --- children of MMEngine's root registries -------------------------------------------------------
@@ -37,6 +47,20 @@ LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope='svitt_mm',
 OPTIM_WRAPPER_CONSTRUCTORS = Registry('optimizer wrapper constructor',
                                       parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
                                       scope='svitt_mm', locations=['svitt_mm.engine'])
+
+# Roots whose MMEngine parts the configs use as they are (AdamW, schedulers, wrappers, ...): their
+# svitt_mm children hold nothing yet, and let the Runner resolve names in our scope without warnings.
+OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, scope='svitt_mm')
+OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope='svitt_mm')
+PARAM_SCHEDULERS = Registry('parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS, scope='svitt_mm')
+LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, scope='svitt_mm')
+VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, scope='svitt_mm')
+VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS, scope='svitt_mm')
+RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope='svitt_mm')
+EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, scope='svitt_mm')
+MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope='svitt_mm')
+WEIGHT_INITIALIZERS = Registry('weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS,
+                               scope='svitt_mm')
 
 # --- svitt_mm's own registries ---------------------------------------------------------------------
 BACKBONES = Registry('backbone', scope='svitt_mm', locations=['svitt_mm.models.backbones',

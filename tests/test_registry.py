@@ -20,7 +20,9 @@ def test_every_location_imports(name):
 def test_children_of_mmengine_roots():
     from mmengine import registry as mm
     for name in ['MODELS', 'DATASETS', 'DATA_SAMPLERS', 'FUNCTIONS', 'TRANSFORMS', 'METRICS', 'HOOKS', 'LOOPS',
-                 'OPTIM_WRAPPER_CONSTRUCTORS']:
+                 'OPTIM_WRAPPER_CONSTRUCTORS', 'OPTIMIZERS', 'OPTIM_WRAPPERS', 'PARAM_SCHEDULERS',
+                 'LOG_PROCESSORS', 'VISUALIZERS', 'VISBACKENDS', 'RUNNERS', 'EVALUATOR', 'MODEL_WRAPPERS',
+                 'WEIGHT_INITIALIZERS']:
         assert getattr(registry, name).parent is getattr(mm, name)
 
 

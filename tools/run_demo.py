@@ -70,7 +70,7 @@ def main():
         name = osp.splitext(osp.basename(config))[0]
         work_dir = osp.join(args.work_dir, name)
         started = time.time()
-        run([osp.join(TOOLS, 'train.py'), config, '--work-dir', work_dir,
+        run([osp.join(TOOLS, 'train.py'), config, '--work-dir', work_dir, '--no-validate',
              '--cfg-options', *data_options(paths)])
         train_minutes = (time.time() - started) / 60
         with open(osp.join(work_dir, 'last_checkpoint')) as f:

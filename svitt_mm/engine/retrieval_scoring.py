@@ -7,6 +7,7 @@ top-k rank after all of its top-k candidates, in stage-1 order. Stage-2 rows are
 """
 from __future__ import annotations
 
+import sys
 from typing import Callable, Dict, List, NamedTuple
 
 import torch
@@ -74,8 +75,13 @@ def _match_rows(model, features: RetrievalFeatures, top: Tensor, rows: Tensor, v
 
 
 def rerank(model, features: RetrievalFeatures, stage1: Tensor, videos_are_queries: bool, k_test: int,
-           aggregation: str = 'lse', batch_size: int = 64, show_progress: bool = True) -> Tensor:
-    """Stage 2 for one direction: ``stage1 [Q, C]`` -> final scores ``[Q, C]``."""
+           aggregation: str = 'lse', batch_size: int = 64, show_progress: bool = None) -> Tensor:
+    """Stage 2 for one direction: ``stage1 [Q, C]`` -> final scores ``[Q, C]``.
+
+    A progress bar is shown on rank 0 when ``show_progress`` (default: when stdout is a terminal).
+    """
+    if show_progress is None:
+        show_progress = sys.stdout.isatty()
     if aggregation not in CLIP_AGGREGATIONS:
         raise ValueError(f'clip aggregation {aggregation!r} unknown; choose from {sorted(CLIP_AGGREGATIONS)}')
     k = min(k_test, stage1.shape[1])

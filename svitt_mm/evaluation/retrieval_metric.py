@@ -41,6 +41,8 @@ class RetrievalMetric(BaseMetric):
     recalls).
     """
 
+    default_prefix = ''  # keys are stable and unprefixed unless a prefix is given
+
     def __init__(self, recall_at: Sequence[int] = (1, 5, 10), collect_device: str = 'cpu',
                  prefix: str = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)

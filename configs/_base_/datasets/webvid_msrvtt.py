@@ -1,6 +1,9 @@
 # WebVid-2M video-text pairs for training (Singularity/SViTT annotation format) and MSR-VTT 1k-A for
 # validation/testing, as in SViTT's pretraining configs. Paths are relative to the repository root;
 # docs/datasets.md says where to get each file.
+_base_ = []  # stated first, so that MMEngine reads this as a classic config despite the import below
+from svitt_mm.datasets.pipelines import retrieval_pipelines  # noqa: E402
+
 num_frames = 4  # training clip length
 num_test_clips = 1  # test-time clips per video (clip ensembles: mean/max/lse over clips)
 img_size = 224
@@ -12,25 +15,9 @@ webvid_videos = 'data/webvid/videos'
 msrvtt_ann = 'data/msrvtt/anno/msrvtt_ret_test1k.json'
 msrvtt_videos = 'data/msrvtt/videos'
 
-train_pipeline = [
-    dict(type='OpenVideo', backend='decord'),
-    dict(type='SampleFrames', num_frames=num_frames, num_clips=1, sampling='rand'),
-    dict(type='DecodeVideoFrames'),
-    dict(type='ClipRandomResizedCrop', size=img_size, scale=(0.5, 1.0), interpolation='bicubic'),
-    dict(type='ClipFlip', prob=0.5),
-    dict(type='CleanCaptions'),
-    dict(type='TokenizeCaptions', tokenizer=tokenizer, max_length=max_text_len),
-    dict(type='PackVideoTextInputs'),
-]
-test_pipeline = [
-    dict(type='OpenVideo', backend='decord'),
-    dict(type='SampleFrames', num_frames=num_frames, num_clips=num_test_clips, sampling='middle'),
-    dict(type='DecodeVideoFrames'),
-    dict(type='ClipResize', size=img_size, keep_ratio=False, interpolation='bicubic'),
-    dict(type='CleanCaptions'),
-    dict(type='TokenizeCaptions', tokenizer=tokenizer, max_length=max_text_len),
-    dict(type='PackVideoTextInputs'),
-]
+# Decode, sample, augment (one crop and flip per clip), clean and tokenise captions; see the docstring.
+train_pipeline, test_pipeline = retrieval_pipelines(num_frames, img_size, tokenizer, max_text_len,
+                                                    num_test_clips)
 
 train_dataloader = dict(
     batch_size=32,

@@ -1,0 +1,68 @@
+"""Measuring the cost of a computation: FLOPs (torch's ``FlopCounterMode``) and median wall-clock time."""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable, Optional
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
+aten = torch.ops.aten
+
+
+def _cpu_sdpa_flops(query, key, value, *args, **kwargs) -> int:
+    return sdpa_flop_count(query, key, value)
+
+
+def _cpu_sdpa_backward_flops(grad_out, query, key, value, *args, **kwargs) -> int:
+    return sdpa_backward_flop_count(grad_out, query, key, value)
+
+
+# torch's counter knows the CUDA attention kernels but not the fused CPU one, which
+# scaled_dot_product_attention dispatches to on CPU; without these, attention would count as 0 FLOPs.
+CPU_SDPA_FLOP_FORMULAS = {
+    aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops,
+    aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward_flops,
+}
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs (multiply-adds count 2) of the matrix products and attention kernels run by ``fn()``.
+
+    Elementwise ops, softmax and normalisation are not counted (torch's convention). Attention through
+    ``scaled_dot_product_attention`` counts ``4 * B * H * Nq * Nk * D`` forward for the shapes it is given,
+    so block-sparse operators that gather key blocks count only the pairs they compute.
+    """
+    counter = FlopCounterMode(display=False, custom_mapping=CPU_SDPA_FLOP_FORMULAS)
+    with counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1,
+                   device: Optional[torch.device] = None) -> float:
+    """Median wall-clock seconds of ``repeats`` calls of ``fn()`` after ``warmup`` untimed calls.
+
+    On a CUDA ``device`` the device is synchronised before and after each call, so that the time covers
+    the queued kernels.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f'median_seconds: repeats must be >= 1 and warmup >= 0, got repeats={repeats}, '
+                         f'warmup={warmup}')
+    cuda = device is not None and torch.device(device).type == 'cuda'
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)

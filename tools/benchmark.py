@@ -1,0 +1,290 @@
+"""Cost of video encoders (or of one attention layer) against the number of frames: FLOPs, median time,
+clips/s and peak memory, with ratios against the first (baseline) entry measured in the same run.
+
+    python tools/benchmark.py CONFIG [CONFIG ...] --frames 4 8 16 [--batch-size B] [--device cpu|cuda]
+                              [--backward] [--repeats N] [--warmup N] [--threads N]
+                              [--out results.json] [--plot cost.png]
+    python tools/benchmark.py --op --frames 4 8 16 [--backward] [--tokens-per-frame 196] ...
+
+Config mode builds each config's video encoder (``model.vision_encoder``) with random weights
+(``pretrained=None``) and ``max_frames=T``; no data or checkpoints are needed. Put the dense baseline
+first. ``--op`` mode compares ``BlockSparseAttention`` with ``DenseAttention`` on ``q, k, v`` of shape
+``[B, heads, 1 + tokens_per_frame * T, head_dim]`` (no position bias). Forward runs in eval mode
+(deterministic sparse patterns) under ``no_grad``; ``--backward`` adds forward+backward in train mode.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import platform
+import sys
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+from mmengine.config import Config
+from mmengine.utils import import_modules_from_strings
+from torch import Tensor, nn
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from svitt_mm.registry import ATTENTION_OPS, BACKBONES  # noqa: E402
+from svitt_mm.utils import count_flops, median_seconds, register_all_modules  # noqa: E402
+
+PHASES = ('forward', 'forward_backward')
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('configs', nargs='*', help='config files; the first one is the baseline')
+    parser.add_argument('--op', action='store_true',
+                        help='benchmark one attention layer (BlockSparseAttention vs DenseAttention)')
+    parser.add_argument('--frames', type=int, nargs='+', default=[4, 8, 16])
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--backward', action='store_true', help='also time forward+backward (train mode)')
+    parser.add_argument('--repeats', type=int, default=5, help='timed calls; the median is reported')
+    parser.add_argument('--warmup', type=int, default=1, help='untimed calls before timing')
+    parser.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--out', default=None, help='write all numbers and machine info as JSON')
+    parser.add_argument('--plot', default=None, help='draw time and GFLOPs against frames to a PNG')
+    op = parser.add_argument_group('--op mode (defaults: SViTT / BEiT-base shapes)')
+    op.add_argument('--heads', type=int, default=12)
+    op.add_argument('--head-dim', type=int, default=64)
+    op.add_argument('--tokens-per-frame', type=int, default=196)
+    op.add_argument('--block-size', type=int, default=56)
+    op.add_argument('--local-blocks', type=int, default=1)
+    op.add_argument('--random-blocks', type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.op == bool(args.configs):
+        parser.error('give either CONFIG files or --op (not both, not neither)')
+    for key in ('batch_size', 'repeats', 'heads', 'head_dim', 'tokens_per_frame', 'block_size'):
+        if getattr(args, key) < 1:
+            parser.error(f'--{key.replace("_", "-")} must be >= 1, got {getattr(args, key)}')
+    if args.warmup < 0:
+        parser.error(f'--warmup must be >= 0, got {args.warmup}')
+    if any(t < 1 for t in args.frames):
+        parser.error(f'--frames must all be >= 1, got {args.frames}')
+    if args.threads is not None and args.threads < 1:
+        parser.error(f'--threads must be >= 1, got {args.threads}')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda was asked for, but torch sees no CUDA device')
+    return args
+
+
+def machine_info(device: torch.device) -> Dict[str, object]:
+    """Versions, threads and the device's name, stored with the numbers."""
+    if device.type == 'cuda':
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = platform.processor() or platform.machine()
+        if osp.isfile('/proc/cpuinfo'):
+            with open('/proc/cpuinfo') as f:
+                models = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
+            name = models[0] if models else name
+    return {
+        'torch': torch.__version__,
+        'python': platform.python_version(),
+        'platform': platform.platform(),
+        'device': str(device),
+        'device_name': name,
+        'threads': torch.get_num_threads(),
+        'cpu_count': os.cpu_count(),
+        'peak_memory': ('torch.cuda.max_memory_allocated during the timed calls (MiB)'
+                        if device.type == 'cuda' else 'not measured on CPU (null)'),
+    }
+
+
+def encoder_config(path: str, frames: int) -> dict:
+    """``model.vision_encoder`` of the config at ``path`` with random weights and ``max_frames=frames``."""
+    if not osp.isfile(path):
+        raise SystemExit(f'benchmark: config file not found: {path}')
+    cfg = Config.fromfile(path)
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    encoder = cfg.get('model', {}).get('vision_encoder')
+    if encoder is None:
+        raise SystemExit(f'benchmark: {path} has no model.vision_encoder to benchmark')
+    encoder = copy.deepcopy(encoder.to_dict() if hasattr(encoder, 'to_dict') else dict(encoder))
+    encoder.update(pretrained=None, max_frames=frames)
+    return encoder
+
+
+def measure(module: nn.Module, forward: Callable[[], object], loss: Callable[[object], Tensor],
+            grad_tensors: List[Tensor], phase: str, args: argparse.Namespace,
+            device: torch.device) -> Dict[str, object]:
+    """FLOPs, median seconds and peak memory of one ``phase`` of ``forward``.
+
+    ``forward`` runs in eval mode under ``no_grad``; ``forward_backward`` runs ``loss(forward())``
+    backward in train mode, clearing the gradients of ``grad_tensors`` first.
+    """
+    if phase == 'forward':
+        module.eval()
+
+        def step() -> None:
+            with torch.no_grad():
+                forward()
+    else:
+        module.train()
+
+        def step() -> None:
+            for tensor in grad_tensors:
+                tensor.grad = None
+            loss(forward()).backward()
+
+    flops = count_flops(step)
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    seconds = median_seconds(step, args.repeats, args.warmup, device)
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == 'cuda' else None
+    return {'phase': phase, 'flops': flops, 'gflops': flops / 1e9, 'seconds': seconds,
+            'ms': seconds * 1e3, 'clips_per_s': args.batch_size / seconds, 'peak_memory_mb': peak}
+
+
+def encoder_cases(args: argparse.Namespace, device: torch.device):
+    """Yield ``(name, frames, tokens, note, module, forward, loss, grad_tensors)`` per config and T."""
+    for frames in args.frames:
+        for path in args.configs:
+            cfg = encoder_config(path, frames)
+            torch.manual_seed(args.seed)
+            encoder = BACKBONES.build(cfg).to(device)
+            size, channels = encoder.img_size, encoder.in_channels
+            clip = torch.randn(args.batch_size, frames, channels, size, size,
+                               generator=torch.Generator().manual_seed(args.seed)).to(device)
+            tokens = 1 + frames * encoder.frame_grid[0] * encoder.frame_grid[1]
+            attention = cfg.get('attention') or dict(type='DenseAttention')
+            note = attention['type'] if isinstance(attention, dict) else 'per-layer attention'
+            if cfg.get('pruner'):
+                note += f' + {cfg["pruner"]["type"]}'
+            yield (osp.splitext(osp.basename(path))[0], frames, tokens, note, encoder,
+                   lambda encoder=encoder, clip=clip: encoder(clip),
+                   lambda out: out.tokens.sum() + out.pooled.sum(), list(encoder.parameters()))
+
+
+def op_cases(args: argparse.Namespace, device: torch.device):
+    """Yield ``(name, frames, tokens, note, module, forward, loss, grad_tensors)`` per operator and T,
+    dense first."""
+    sparse_cfg = dict(type='BlockSparseAttention', block_size=args.block_size,
+                      local_blocks=args.local_blocks, random_blocks=args.random_blocks)
+    for frames in args.frames:
+        tokens = 1 + args.tokens_per_frame * frames
+        generator = torch.Generator().manual_seed(args.seed)
+        q, k, v = (torch.randn(args.batch_size, args.heads, tokens, args.head_dim, generator=generator)
+                   .to(device).requires_grad_() for _ in range(3))
+        for cfg in (dict(type='DenseAttention'), sparse_cfg):
+            op = ATTENTION_OPS.build(copy.deepcopy(cfg))
+            note = 'dense'
+            if hasattr(op, 'eval_layout'):
+                layout = op.eval_layout(tokens - 1)
+                note = 'dense fallback' if layout.is_dense else (
+                    f'{layout.num_blocks} blocks of {layout.block_size}')
+            yield (cfg['type'], frames, tokens, note, op,
+                   lambda op=op, q=q, k=k, v=v: op(q, k, v, num_global=1),
+                   lambda out: out[0].sum(), [q, k, v])
+
+
+def add_ratios(records: List[Dict[str, object]]) -> None:
+    """Ratios of each record against the first name measured at the same frames and phase."""
+    baselines: Dict[tuple, Dict[str, object]] = {}
+    for record in records:
+        base = baselines.setdefault((record['frames'], record['phase']), record)
+        record['baseline'] = base['name']
+        record['time_ratio'] = record['seconds'] / base['seconds']
+        record['flop_ratio'] = record['flops'] / base['flops'] if base['flops'] else None
+        record['speedup'] = base['seconds'] / record['seconds']
+
+
+def format_table(records: List[Dict[str, object]], baseline: str) -> str:
+    """One row per (frames, phase, name); ratios are against ``baseline`` at the same frames and phase."""
+    header = (f'{"T":>3} {"phase":<16}{"name":<22}{"tokens":>7}{"GFLOPs":>10}{"ms":>10}{"clips/s":>9}'
+              f'{"peak MB":>9}{"time/base":>10}{"FLOPs/base":>11}{"speed-up":>9}  note')
+    lines = [header, '-' * len(header)]
+    for r in sorted(records, key=lambda r: (r['frames'], PHASES.index(r['phase']))):
+        peak = '-' if r['peak_memory_mb'] is None else f'{r["peak_memory_mb"]:.0f}'
+        flop_ratio = '-' if r['flop_ratio'] is None else f'{r["flop_ratio"]:.3f}'
+        lines.append(
+            f'{r["frames"]:>3} {r["phase"]:<16}{r["name"]:<22}{r["tokens"]:>7}{r["gflops"]:>10.3f}'
+            f'{r["ms"]:>10.2f}{r["clips_per_s"]:>9.2f}{peak:>9}{r["time_ratio"]:>10.3f}{flop_ratio:>11}'
+            f'{r["speedup"]:>9.2f}  {r["note"]}')
+    lines.append(f'ratios against {baseline} at the same T and phase, measured in this run; '
+                 f'speed-up = baseline time / time; ms = median; peak MB: CUDA only.')
+    return '\n'.join(lines)
+
+
+def plot_costs(records: List[Dict[str, object]], path: str, title: str) -> None:
+    """Median time and GFLOPs against frames, one line per (name, phase), written to ``path`` (PNG)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, (ax_time, ax_flops) = plt.subplots(1, 2, figsize=(11, 4.2))
+    series: Dict[tuple, List[Dict[str, object]]] = {}
+    for record in records:
+        series.setdefault((record['name'], record['phase']), []).append(record)
+    for (name, phase), rows in series.items():
+        rows = sorted(rows, key=lambda r: r['frames'])
+        frames = [r['frames'] for r in rows]
+        label = name if phase == 'forward' else f'{name} (fwd+bwd)'
+        style = '-o' if phase == 'forward' else '--s'
+        ax_time.plot(frames, [r['ms'] for r in rows], style, label=label)
+        ax_flops.plot(frames, [r['gflops'] for r in rows], style, label=label)
+    for ax, ylabel in ((ax_time, 'median time (ms)'), (ax_flops, 'GFLOPs')):
+        ax.set_xlabel('frames')
+        ax.set_ylabel(ylabel)
+        ax.set_xticks(sorted({r['frames'] for r in records}))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
+    """Run the benchmark, print progress and the table; return (and optionally write) the results."""
+    args = parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    register_all_modules()
+    device = torch.device(args.device)
+    phases = PHASES if args.backward else PHASES[:1]
+    cases = op_cases(args, device) if args.op else encoder_cases(args, device)
+    names = ['DenseAttention', 'BlockSparseAttention'] if args.op else [
+        osp.splitext(osp.basename(p))[0] for p in args.configs]
+    total = len(args.frames) * len(names) * len(phases)
+
+    records: List[Dict[str, object]] = []
+    for name, frames, tokens, note, module, forward, loss, grad_tensors in cases:
+        for phase in phases:
+            result = measure(module, forward, loss, grad_tensors, phase, args, device)
+            record = {'name': name, 'frames': frames, 'batch_size': args.batch_size, 'tokens': tokens,
+                      'note': note, **result}
+            records.append(record)
+            print(f'[{len(records)}/{total}] {name} T={frames} {phase}: {record["gflops"]:.3f} GFLOPs, '
+                  f'{record["ms"]:.2f} ms (median of {args.repeats})', flush=True)
+    add_ratios(records)
+
+    mode = 'op' if args.op else 'encoder'
+    title = (f'attention layer: {args.heads} heads x {args.head_dim}, 1 + {args.tokens_per_frame}*T tokens'
+             if args.op else f'video encoders, batch {args.batch_size}')
+    print(f'\n{title} on {device} ({torch.get_num_threads()} threads)')
+    print(format_table(records, names[0]))
+    results = {'mode': mode, 'machine': machine_info(device),
+               'settings': {k: v for k, v in vars(args).items() if k not in ('out', 'plot')},
+               'results': records}
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            json.dump(results, f, indent=2)
+        print(f'wrote {args.out}')
+    if args.plot:
+        plot_costs(records, args.plot, title)
+        print(f'wrote {args.plot}')
+    return results
+
+
+if __name__ == '__main__':
+    main()

@@ -199,14 +199,14 @@ def add_ratios(records: List[Dict[str, object]]) -> None:
 
 def format_table(records: List[Dict[str, object]], baseline: str) -> str:
     """One row per (frames, phase, name); ratios are against ``baseline`` at the same frames and phase."""
-    header = (f'{"T":>3} {"phase":<16}{"name":<22}{"tokens":>7}{"GFLOPs":>10}{"ms":>10}{"clips/s":>9}'
+    header = (f'{"T":>3} {"phase":<18}{"name":<22}{"tokens":>7}{"GFLOPs":>10}{"ms":>10}{"clips/s":>9}'
               f'{"peak MB":>9}{"time/base":>10}{"FLOPs/base":>11}{"speed-up":>9}  note')
     lines = [header, '-' * len(header)]
     for r in sorted(records, key=lambda r: (r['frames'], PHASES.index(r['phase']))):
         peak = '-' if r['peak_memory_mb'] is None else f'{r["peak_memory_mb"]:.0f}'
         flop_ratio = '-' if r['flop_ratio'] is None else f'{r["flop_ratio"]:.3f}'
         lines.append(
-            f'{r["frames"]:>3} {r["phase"]:<16}{r["name"]:<22}{r["tokens"]:>7}{r["gflops"]:>10.3f}'
+            f'{r["frames"]:>3} {r["phase"]:<18}{r["name"]:<22}{r["tokens"]:>7}{r["gflops"]:>10.3f}'
             f'{r["ms"]:>10.2f}{r["clips_per_s"]:>9.2f}{peak:>9}{r["time_ratio"]:>10.3f}{flop_ratio:>11}'
             f'{r["speedup"]:>9.2f}  {r["note"]}')
     lines.append(f'ratios against {baseline} at the same T and phase, measured in this run; '

@@ -13,12 +13,11 @@ import time
 
 import torch
 from mmengine.config import Config
-from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from svitt_mm.datasets.demo import build_temporal_shapes  # noqa: E402
 from svitt_mm.registry import MODELS  # noqa: E402
-from svitt_mm.utils import register_all_modules  # noqa: E402
+from svitt_mm.utils import count_flops, register_all_modules  # noqa: E402
 
 TOOLS = osp.dirname(osp.abspath(__file__))
 DEFAULT_CONFIGS = ['configs/demo/svitt_demo.py', 'configs/demo/dense_demo.py']
@@ -48,10 +47,8 @@ def video_encoder_gflops(config: str) -> float:
     model = MODELS.build(cfg.model).eval()
     size = cfg.model.vision_encoder.img_size
     clip = torch.zeros(1, cfg.num_frames, 3, size, size)
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model.vision_encoder(clip)
-    return counter.get_total_flops() / 1e9
+    with torch.no_grad():
+        return count_flops(lambda: model.vision_encoder(clip)) / 1e9
 
 
 def run(cmd: list) -> None:

@@ -1,0 +1,121 @@
+"""tools/benchmark.py on the tiny demo encoders and on small attention layers: the JSON holds every number
+and the machine info, FLOP counts match independent counts (torch's math attention path, closed-form pair
+counts), the sparse model/operator counts fewer FLOPs than dense, and the plot is written. Times are
+printed, never asserted. Also svitt_mm.utils.cost, which the tool is built on."""
+import importlib.util
+import json
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+
+from svitt_mm.registry import BACKBONES
+from svitt_mm.utils import count_flops, median_seconds, register_all_modules
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DENSE = osp.join(ROOT, 'configs/demo/dense_demo.py')
+SVITT = osp.join(ROOT, 'configs/demo/svitt_demo.py')
+FAST = ['--repeats', '1', '--warmup', '0']
+
+
+@pytest.fixture(scope='module')
+def benchmark():
+    spec = importlib.util.spec_from_file_location('benchmark_tool', osp.join(ROOT, 'tools/benchmark.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def math_path_flops(fn) -> int:
+    """FLOPs counted with attention decomposed into plain matrix products (independent of cost.py)."""
+    counter = FlopCounterMode(display=False)
+    with sdpa_kernel(SDPBackend.MATH), counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def test_count_flops_counts_cpu_attention():
+    q, k, v = torch.randn(3, 2, 2, 50, 16).unbind(0)
+    mask = torch.zeros(1, 1, 50, 50)
+    flops = count_flops(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+    assert flops == 4 * 2 * 2 * 50 * 50 * 16  # 4 B H Nq Nk D
+    assert flops == math_path_flops(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+
+
+def test_median_seconds_calls_warmup_plus_repeats():
+    calls = []
+    seconds = median_seconds(lambda: calls.append(1), repeats=3, warmup=2)
+    assert len(calls) == 5 and seconds >= 0
+    with pytest.raises(ValueError, match='repeats'):
+        median_seconds(lambda: None, repeats=0)
+
+
+def test_encoder_mode_json_flops_and_plot(benchmark, tmp_path, capsys):
+    out, png = tmp_path / 'tmp.json', tmp_path / 'tmp.png'
+    returned = benchmark.main([DENSE, SVITT, '--frames', '4', *FAST, '--out', str(out), '--plot', str(png)])
+    with open(out) as f:
+        results = json.load(f)
+    assert results == json.loads(json.dumps(returned))
+    assert results['mode'] == 'encoder'
+    assert results['machine']['torch'] == torch.__version__
+    assert results['machine']['threads'] == torch.get_num_threads()
+    assert {'device', 'device_name', 'cpu_count'} <= set(results['machine'])
+    dense, svitt = results['results']
+    assert (dense['name'], svitt['name']) == ('dense_demo', 'svitt_demo')
+    for record in (dense, svitt):
+        assert record['frames'] == 4 and record['batch_size'] == 1 and record['tokens'] == 1 + 4 * 16
+        assert record['phase'] == 'forward' and record['peak_memory_mb'] is None  # CPU
+        assert record['clips_per_s'] == pytest.approx(1 / record['seconds'])
+        assert record['time_ratio'] == pytest.approx(record['seconds'] / dense['seconds'])
+
+    # Independent count: the same encoder (random weights, max_frames=T) with math-path attention.
+    register_all_modules()
+    for path, record in ((DENSE, dense), (SVITT, svitt)):
+        cfg = benchmark.encoder_config(path, 4)
+        assert cfg['pretrained'] is None and cfg['max_frames'] == 4
+        encoder = BACKBONES.build(cfg).eval()
+        clip = torch.randn(1, 4, 3, 64, 64)
+        with torch.no_grad():
+            assert record['flops'] == math_path_flops(lambda: encoder(clip)) > 0
+    assert svitt['flop_ratio'] == pytest.approx(svitt['flops'] / dense['flops'])
+    assert svitt['flop_ratio'] < 1  # block-sparse attention + pruning
+    assert dense['flop_ratio'] == 1
+
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+    printed = capsys.readouterr().out
+    assert '[2/2] svitt_demo T=4 forward' in printed and 'FLOPs/base' in printed
+
+
+def test_op_mode_counts_computed_pairs(benchmark, tmp_path):
+    batch, heads, dim, per_frame, size = 1, 2, 16, 16, 8
+    results = benchmark.main(['--op', '--frames', '2', '8', '--backward', *FAST, '--heads', str(heads),
+                              '--head-dim', str(dim), '--tokens-per-frame', str(per_frame),
+                              '--block-size', str(size)])
+    records = {(r['name'], r['frames'], r['phase']): r for r in results['results']}
+    assert len(records) == 8 and results['mode'] == 'op'
+
+    # 8 frames: 128 local tokens = 16 blocks of 8; each sees [CLS] + own block + 3 random blocks.
+    tokens, blocks = 1 + 8 * per_frame, 16
+    dense_flops = 4 * batch * heads * tokens * tokens * dim + 2 * batch * heads * tokens * dim
+    sparse_flops = 4 * batch * heads * dim * (tokens + blocks * size * (1 + 4 * size))
+    dense, sparse = records['DenseAttention', 8, 'forward'], records['BlockSparseAttention', 8, 'forward']
+    assert (dense['flops'], sparse['flops']) == (dense_flops, sparse_flops)
+    assert sparse['flop_ratio'] == pytest.approx(sparse_flops / dense_flops) and sparse['flop_ratio'] < 1
+    assert sparse['note'] == '16 blocks of 8'
+    assert sparse['speedup'] == pytest.approx(dense['seconds'] / sparse['seconds'])
+    backward = records['BlockSparseAttention', 8, 'forward_backward']
+    assert backward['flop_ratio'] < 1 and backward['flops'] > sparse['flops']
+
+    # 2 frames: 4 blocks, the pattern would cover every block, so the operator runs dense attention.
+    fallback = records['BlockSparseAttention', 2, 'forward']
+    assert fallback['note'] == 'dense fallback' and fallback['flop_ratio'] == 1
+
+
+def test_readable_errors(benchmark, tmp_path):
+    with pytest.raises(SystemExit, match='config file not found: .*missing.py'):
+        benchmark.main([str(tmp_path / 'missing.py'), '--frames', '1'])
+    with pytest.raises(SystemExit):
+        benchmark.main(['--op', DENSE])  # either configs or --op

@@ -43,6 +43,8 @@ class RelativePositionIndex:
 
     def __init__(self, positions: Tensor, frame_grid: Tuple[int, int], max_frames: int) -> None:
         height, width = frame_grid
+        self.positions = positions  # [P, N] original positions of the local tokens
+        self.frame_grid = frame_grid
         self.max_frames = max_frames
         self.num_positions = num_relative_positions(max_frames, frame_grid)
         self.frame_stride = (2 * height - 1) * (2 * width - 1)

@@ -8,6 +8,7 @@ import json
 import os
 import os.path as osp
 import sys
+from typing import Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
@@ -33,25 +34,33 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def build_test_config(config: str, checkpoint: str, work_dir: Optional[str] = None,
+                      cfg_options: Optional[dict] = None, launcher: str = 'none') -> Config:
+    """The config that evaluates ``checkpoint`` with ``config``'s test loop (train/val parts removed,
+    ``load_from`` set); exits with a readable message when the checkpoint or the test data is missing."""
     register_all_modules()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'error: checkpoint {args.checkpoint!r} does not exist')
-    cfg.load_from = args.checkpoint
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.launcher = launcher
+    cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(config))[0])
+    if not osp.isfile(checkpoint):
+        raise SystemExit(f'error: checkpoint {checkpoint!r} does not exist')
+    cfg.load_from = checkpoint
     # Only the test split and the checkpoint are needed here.
     cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = cfg.param_scheduler = None
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
     try:
-        check_required_inputs(cfg, args.config)
+        check_required_inputs(cfg, config)
     except MissingInputError as error:
         raise SystemExit(f'error: {error}')
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_test_config(args.config, args.checkpoint, args.work_dir, args.cfg_options, args.launcher)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     if is_main_process():

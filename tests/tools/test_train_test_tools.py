@@ -1,6 +1,7 @@
 """tools/train.py and tools/test.py end to end on a tiny model and a small build of the demo data:
 training runs and logs, resume under torch's safe loading continues from the checkpoint, test.py writes
 the metric JSON, and a paper config without its data stops with a readable message."""
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -38,13 +39,11 @@ def demo_data(tmp_path_factory):
     return build_temporal_shapes(str(tmp_path_factory.mktemp('demo')), videos_per_caption=1)
 
 
-def data_options(paths):
-    opts = []
-    for loader, split in [('train_dataloader', 'train'), ('val_dataloader', 'test'),
-                          ('test_dataloader', 'test')]:
-        opts += [f'{loader}.dataset.ann_file={paths[split]}',
-                 f'{loader}.dataset.media_root={paths["media_root"]}']
-    return opts
+# The same --cfg-options that `make demo` uses to point a demo config at a build of the data.
+_spec = importlib.util.spec_from_file_location('run_demo', osp.join(ROOT, 'tools', 'run_demo.py'))
+_run_demo = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_run_demo)
+data_options = _run_demo.data_options
 
 
 def test_train_resume_and_test(demo_data, tmp_path):

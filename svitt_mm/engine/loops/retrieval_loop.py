@@ -33,7 +33,9 @@ class RetrievalEvaluation:
     """
     stage = 'val'
 
-    def _init_retrieval(self, k_test: int, clip_aggregation: str, match_batch_size: int) -> None:
+    def __init__(self, runner, dataloader, evaluator, fp16: bool = False, k_test: int = 128,
+                 clip_aggregation: str = 'lse', match_batch_size: int = 64) -> None:
+        super().__init__(runner, dataloader, evaluator, fp16)  # ValLoop or TestLoop, by the MRO
         if k_test < 1:
             raise ValueError(f'k_test must be >= 1, got {k_test}')
         self.k_test = k_test
@@ -82,17 +84,7 @@ class RetrievalEvaluation:
 class RetrievalValLoop(RetrievalEvaluation, ValLoop):
     stage = 'val'
 
-    def __init__(self, runner, dataloader, evaluator, fp16: bool = False, k_test: int = 128,
-                 clip_aggregation: str = 'lse', match_batch_size: int = 64) -> None:
-        ValLoop.__init__(self, runner, dataloader, evaluator, fp16)
-        self._init_retrieval(k_test, clip_aggregation, match_batch_size)
-
 
 @LOOPS.register_module()
 class RetrievalTestLoop(RetrievalEvaluation, TestLoop):
     stage = 'test'
-
-    def __init__(self, runner, dataloader, evaluator, fp16: bool = False, k_test: int = 128,
-                 clip_aggregation: str = 'lse', match_batch_size: int = 64) -> None:
-        TestLoop.__init__(self, runner, dataloader, evaluator, fp16)
-        self._init_retrieval(k_test, clip_aggregation, match_batch_size)

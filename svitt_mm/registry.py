@@ -51,7 +51,8 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry('optimizer wrapper constructor',
 # Roots whose MMEngine parts the configs use as they are (AdamW, schedulers, wrappers, ...): their
 # svitt_mm children hold nothing yet, and let the Runner resolve names in our scope without warnings.
 OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, scope='svitt_mm')
-OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope='svitt_mm')
+OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope='svitt_mm',
+                         locations=['svitt_mm.engine.optim_wrappers'])
 PARAM_SCHEDULERS = Registry('parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS, scope='svitt_mm')
 LOG_PROCESSORS = Registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, scope='svitt_mm')
 VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, scope='svitt_mm')
@@ -70,4 +71,4 @@ ATTENTION_OPS = Registry('attention operator', scope='svitt_mm',
 TOKEN_PRUNERS = Registry('token pruner', scope='svitt_mm', locations=['svitt_mm.models.pruners'])
 FUSION_HEADS = Registry('fusion head', scope='svitt_mm', locations=['svitt_mm.models.heads'])
 # Curriculum schedulers (temporal sparse expansion) register here.
-CURRICULA = Registry('curriculum', scope='svitt_mm')
+CURRICULA = Registry('curriculum', scope='svitt_mm', locations=['svitt_mm.engine.curricula'])

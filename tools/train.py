@@ -1,7 +1,12 @@
 """Train a svitt_mm model with MMEngine's Runner.
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
-                          [--launcher none|pytorch|slurm|mpi] [--seed N] [--deterministic] [--no-validate]
+                          [--launcher none|pytorch|slurm|mpi] [--strategy ddp|fsdp|deepspeed]
+                          [--seed N] [--deterministic] [--no-validate]
+
+Distributed: ``torchrun --nproc_per_node=N tools/train.py CONFIG --launcher pytorch`` (tools/dist_train.sh);
+on a machine without CUDA the processes talk over gloo. ``--strategy`` switches to MMEngine's
+FlexibleRunner with that strategy.
 """
 import argparse
 import os
@@ -10,10 +15,15 @@ import sys
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from svitt_mm.utils import MissingInputError, check_required_inputs, register_all_modules  # noqa: E402
+from svitt_mm.engine.optim_wrappers import NonFiniteLossError  # noqa: E402
+from svitt_mm.registry import RUNNERS  # noqa: E402
+from svitt_mm.datasets import BrokenMediaError  # noqa: E402
+from svitt_mm.utils import (ConfigCheckError, DistributedSetupError, MissingInputError,  # noqa: E402
+                            check_config, check_required_inputs, register_all_modules, setup_distributed,
+                            use_strategy)
+from svitt_mm.utils.distributed import STRATEGIES  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -30,6 +40,9 @@ def parse_args(argv=None):
                         help='override config entries, e.g. train_dataloader.batch_size=8')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher for distributed training')
+    parser.add_argument('--strategy', choices=sorted(STRATEGIES), default=None,
+                        help='train with MMEngine\'s FlexibleRunner and this strategy (DeepSpeed needs '
+                        '`pip install deepspeed`)')
     parser.add_argument('--seed', type=int, default=None, help='random seed')
     parser.add_argument('--deterministic', action='store_true',
                         help='use deterministic algorithms (slower)')
@@ -52,6 +65,7 @@ def build_config(args) -> Config:
         if not torch.cuda.is_available():
             raise SystemExit('error: --amp needs a CUDA GPU (MMEngine\'s AmpOptimWrapper refuses CPU)')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.pop('max_skipped_steps', None)  # AmpOptimWrapper's scaler skips inf steps
         cfg.optim_wrapper.dtype = 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
@@ -73,11 +87,21 @@ def main(argv=None):
     register_all_modules()
     cfg = build_config(args)
     try:
+        check_config(cfg, args.config)
         check_required_inputs(cfg, args.config)
-    except MissingInputError as error:
+    except (ConfigCheckError, MissingInputError) as error:
         raise SystemExit(f'error: {error}')
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        setup_distributed(cfg)
+        if args.strategy:
+            use_strategy(cfg, args.strategy)
+    except DistributedSetupError as error:
+        raise SystemExit(f'error: {error}')
+    runner = RUNNERS.build(cfg)  # cfg.runner_type picks the Runner class (default: Runner)
+    try:
+        runner.train()
+    except (NonFiniteLossError, BrokenMediaError) as error:
+        raise SystemExit(f'error: {error}')
 
 
 if __name__ == '__main__':

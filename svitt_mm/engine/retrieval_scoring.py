@@ -8,7 +8,7 @@ top-k rank after all of its top-k candidates, in stage-1 order. Stage-2 rows are
 from __future__ import annotations
 
 import sys
-from typing import Callable, Dict, List, NamedTuple
+from typing import Callable, Dict, List, NamedTuple, Sequence, Tuple
 
 import torch
 from mmengine.dist import all_reduce, get_dist_info
@@ -45,6 +45,42 @@ def stack_features(per_sample: List[dict]) -> RetrievalFeatures:
         text_mask=torch.cat([s['text_mask'] for s in samples]),
         text_emb=torch.cat([s['text_emb'] for s in samples]),
         text_video=torch.arange(len(samples)).repeat_interleave(counts))
+
+
+def ownership_positives(features: RetrievalFeatures) -> Tensor:
+    """Bool ``[Nt, V]``: each text's positive is the video it was annotated with."""
+    return features.text_video[:, None] == torch.arange(features.video_emb.shape[0])[None, :]
+
+
+def group_by_caption(features: RetrievalFeatures,
+                     captions: Sequence[Sequence[str]]) -> Tuple[RetrievalFeatures, Tensor]:
+    """One text query per distinct caption, positive for every video annotated with it.
+
+    For corpora where several videos share a caption (SSv2 labels/templates): without grouping, a caption
+    shared by ``n`` videos would be ``n`` identical queries, each with only its own video as the answer.
+
+    Args:
+        features: features whose texts are the ``captions`` of each video, in video order.
+        captions: ``captions[v]`` = the caption strings of video ``v`` (as in the annotation).
+
+    Returns:
+        ``(features with only the first text of each distinct caption, positives bool [Nt', V])``.
+    """
+    flat = [caption for video_captions in captions for caption in video_captions]
+    if len(flat) != features.text_emb.shape[0]:
+        raise ValueError(f'group_by_caption: {len(flat)} captions for {features.text_emb.shape[0]} texts')
+    first: Dict[str, int] = {}
+    for index, caption in enumerate(flat):
+        first.setdefault(caption, index)
+    keep = torch.tensor(sorted(first.values()), dtype=torch.long)
+    positives = torch.zeros(len(keep), len(captions), dtype=torch.bool)
+    row_of = {flat[int(index)]: row for row, index in enumerate(keep)}
+    for video, video_captions in enumerate(captions):
+        for caption in video_captions:
+            positives[row_of[caption], video] = True
+    grouped = features._replace(text_states=features.text_states[keep], text_mask=features.text_mask[keep],
+                                text_emb=features.text_emb[keep], text_video=features.text_video[keep])
+    return grouped, positives
 
 
 def contrastive_scores(features: RetrievalFeatures) -> Tensor:

@@ -36,9 +36,10 @@ class RetrievalMetric(BaseMetric):
 
     ``process`` takes dicts with ``t2v_scores [Nt, Nv]``, ``v2t_scores [Nv, Nt]`` and ``positives`` bool
     ``[Nt, Nv]`` (several ground truths per query count by their best rank), optionally ``itc_scores
-    [Nv, Nt]`` (the first-stage similarities, reported under ``itc/``). Keys: ``t2v/R@1``, ``t2v/R@5``,
-    ``t2v/R@10``, ``t2v/MdR``, ``t2v/MnR``, the same for ``v2t/`` and ``R_mean`` (mean of the six
-    recalls).
+    [Nv, Nt]`` (the first-stage similarities, reported under ``itc/``) and ``excluded_videos`` (the number
+    of broken videos the dataset excluded, passed through so that results say they are incomplete). Keys:
+    ``t2v/R@1``, ``t2v/R@5``, ``t2v/R@10``, ``t2v/MdR``, ``t2v/MnR``, the same for ``v2t/``, ``R_mean``
+    (mean of the six recalls) and, when given, ``excluded_videos``.
     """
 
     default_prefix = ''  # keys are stable and unprefixed unless a prefix is given
@@ -66,4 +67,6 @@ class RetrievalMetric(BaseMetric):
         if 'itc_scores' in result:
             itc = result['itc_scores']
             metrics.update(self._two_way(itc.t(), itc, positives, prefix='itc/'))
+        if 'excluded_videos' in result:
+            metrics['excluded_videos'] = int(result['excluded_videos'])
         return metrics

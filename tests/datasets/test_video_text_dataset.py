@@ -6,6 +6,7 @@ import pytest
 
 from svitt_mm.datasets.video_text_dataset import VideoTextDataset
 from svitt_mm.registry import DATASETS
+from svitt_mm.testing import write_gray_video
 
 ENTRIES = [
     {'video': 'a.mp4', 'caption': 'first of a'},
@@ -20,10 +21,11 @@ def write_annotations(folder, entries, name='ann.json', media=True):
     path.write_text(json.dumps(entries) if not isinstance(entries, str) else entries)
     if media:
         for entry in entries if not isinstance(entries, str) else []:
-            if isinstance(entry, dict) and isinstance(entry.get('video'), str):
+            if (isinstance(entry, dict) and isinstance(entry.get('video'), str)
+                    and '..' not in entry['video'] and not os.path.isabs(entry['video'])):
                 video = folder / 'media' / entry['video']
-                video.parent.mkdir(parents=True, exist_ok=True)
-                video.touch()
+                if not video.exists():
+                    write_gray_video(str(video), 1)
     return str(path)
 
 
@@ -96,6 +98,19 @@ def test_pipeline_builds_outside_a_runner(tmp_path):
     ([{'video': 'a.mp4', 'caption': 5}], 'entry 0: "caption" must be a non-empty string or a non-empty'),
     ([{'video': 'a.mp4', 'caption': 'x'}, {'video': 'a.mp4', 'caption': ['y', 7]}],
      r'entry 1: "caption\[1\]" must be a non-empty string, got 7'),
+    ([{'video': 'a.mp4', 'caption': ['x', '']}], r'entry 0: "caption\[1\]" must be a non-empty string'),
+    ([{'video': None, 'caption': 'x'}], 'entry 0: "video" must be a non-empty path string, got None'),
+    ([{'video': ['a.mp4'], 'caption': 'x'}], r'entry 0: "video" must be a non-empty path string, got \['),
+    ([{'video': 'a.mp4', 'caption': 'x'}, {'video': 'b.mp4', 'caption': 'y'},
+      {'video': 'a.mp4', 'caption': 'x'}],
+     'entry 2: "caption" \'x\' of video \'a.mp4\' duplicates entry 0 .*allow_duplicates=True'),
+    ([{'video': 'a.mp4', 'caption': ['x', 'x']}], 'entry 0: "caption" \'x\' .*duplicates entry 0'),
+    ([{'video': '../x.mp4', 'caption': 'x'}], 'entry 0: "video" \'../x.mp4\' is outside the media root'),
+    ([{'video': 'sub/../../x.mp4', 'caption': 'x'}], 'entry 0: "video" .* is outside the media root'),
+    ('[{"video": "/etc/passwd", "caption": "x"}]', 'entry 0: "video" \'/etc/passwd\' is outside the media'),
+    ('[]x', 'malformed JSON'),
+    ('[1, 2', 'malformed JSON'),
+    ('"just a string"', 'expected a JSON list.*got str'),
 ])
 def test_validation_errors_name_file_entry_and_key(tmp_path, entries, message):
     ann = write_annotations(tmp_path, entries)
@@ -107,13 +122,27 @@ def test_validation_errors_name_file_entry_and_key(tmp_path, entries, message):
 def test_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match='nope.json'):
         VideoTextDataset(str(tmp_path / 'nope.json'), str(tmp_path))
-    ann = write_annotations(tmp_path, ENTRIES + [{'video': 'gone.mp4', 'caption': 'x'}], media=False)
-    for entry in ENTRIES:
-        (tmp_path / 'media' / entry['video']).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / 'media' / entry['video']).touch()
-    with pytest.raises(FileNotFoundError, match=r'ann.json: entry 4: "video" file not found: .*gone.mp4'):
+    write_annotations(tmp_path, ENTRIES)
+    ann = write_annotations(tmp_path, ENTRIES + [{'video': 'gone.mp4', 'caption': 'x'},
+                                                 {'video': 'lost.mp4', 'caption': 'y'}], media=False)
+    with pytest.raises(FileNotFoundError) as info:
         VideoTextDataset(ann, str(tmp_path / 'media'))
-    assert len(VideoTextDataset(ann, str(tmp_path / 'media'), check_media=False)) == 6
+    message = str(info.value)
+    assert 'ann.json: 2 of 5 video files not found' in message
+    assert f'{tmp_path}/media/gone.mp4: file not found' in message
+    assert f'{tmp_path}/media/lost.mp4: file not found' in message  # all of them, not only the first
+    assert len(VideoTextDataset(ann, str(tmp_path / 'media'), check_media=False)) == 7
+
+
+def test_absolute_path_inside_the_media_root_and_allowed_duplicates(tmp_path):
+    write_annotations(tmp_path, ENTRIES)
+    inside = str(tmp_path / 'media' / 'c.mp4')
+    ann = write_annotations(tmp_path, [{'video': inside, 'caption': 'x'}, {'video': 'c.mp4', 'caption': 'x'}],
+                            media=False)
+    with pytest.raises(ValueError, match='entry 1: "caption" \'x\' of video \'c.mp4\' duplicates entry 0'):
+        VideoTextDataset(ann, str(tmp_path / 'media'))
+    dataset = VideoTextDataset(ann, str(tmp_path / 'media'), allow_duplicates=True)
+    assert summary(dataset) == [('c.mp4', ['x'], 0), ('c.mp4', ['x'], 0)]
 
 
 def test_bad_mode(tmp_path):

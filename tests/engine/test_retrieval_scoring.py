@@ -1,7 +1,8 @@
 import torch
 from torch import nn
 
-from svitt_mm.engine.retrieval_scoring import (contrastive_scores, rerank, stack_features)
+from svitt_mm.engine.retrieval_scoring import (contrastive_scores, group_by_caption, ownership_positives,
+                                               rerank, stack_features)
 
 
 class LookupMatcher(nn.Module):
@@ -78,3 +79,15 @@ def test_rerank_text_queries_and_aggregations():
         final = rerank(model, features, stage1, videos_are_queries=False, k_test=10,
                        aggregation=name, batch_size=5, show_progress=False)
         assert torch.allclose(final, fn(table).t())  # k_test clamps to all 4 videos
+
+
+def test_group_by_caption_makes_one_query_per_caption_with_every_video_positive():
+    features = stack_features(make_features(texts_per_video=(1, 2, 1, 1))[0])
+    captions = [['push a cup'], ['lift a box', 'push a cup'], ['lift a box'], ['spin a top']]
+    grouped, positives = group_by_caption(features, captions)
+    # texts in order: push(v0), lift(v1), push(v1), lift(v2), spin(v3) -> first of each caption kept
+    assert grouped.text_states[:, 0, 0].tolist() == [0, 1, 4]
+    assert positives.tolist() == [[True, True, False, False],
+                                  [False, True, True, False],
+                                  [False, False, False, True]]
+    assert ownership_positives(features).sum(dim=1).tolist() == [1] * 5

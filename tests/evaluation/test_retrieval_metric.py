@@ -38,3 +38,14 @@ def test_metric_values_by_hand():
     assert m['v2t/R@1'] == pytest.approx(100 / 3)
     assert m['v2t/MnR'] == pytest.approx(5 / 3)
     assert m['R_mean'] == pytest.approx((50 + 100 + 100 / 3 + 100) / 4)
+
+
+def test_excluded_videos_are_reported_only_when_given():
+    positives = torch.eye(2).bool()
+    scores = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+    metric = RetrievalMetric()
+    metric.process(None, [dict(t2v_scores=scores, v2t_scores=scores, positives=positives, excluded_videos=3)])
+    m = metric.evaluate(1)
+    assert m['excluded_videos'] == 3 and m['t2v/R@1'] == pytest.approx(100.0)
+    metric.process(None, [dict(t2v_scores=scores, v2t_scores=scores, positives=positives)])
+    assert 'excluded_videos' not in metric.evaluate(1)

@@ -5,10 +5,15 @@ warmup_epochs = 1
 min_lr_ratio = 0.01  # the cosine ends at lr * min_lr_ratio
 
 optim_wrapper = dict(
-    type='OptimWrapper',
+    # Stops training at a NaN/inf loss, naming the iteration and the loss term (max_skipped_steps=N
+    # skips up to N such steps instead).
+    type='FiniteLossOptimWrapper',
+    max_skipped_steps=0,
     optimizer=dict(type='AdamW', lr=lr, betas=(0.9, 0.999), weight_decay=0.02),
     # No weight decay on biases, norms, layer scales and the temperature (1-D / 0-D parameters).
-    paramwise_cfg=dict(bias_decay_mult=0.0, norm_decay_mult=0.0, flat_decay_mult=0.0,
+    # bypass_duplicate: an LM head tied to the word embeddings (pretraining, QA) is one parameter under
+    # two names, which must go into one group only.
+    paramwise_cfg=dict(bias_decay_mult=0.0, norm_decay_mult=0.0, flat_decay_mult=0.0, bypass_duplicate=True,
                        custom_keys={'contrastive_head.temperature': dict(decay_mult=0.0)}),
 )
 param_scheduler = [

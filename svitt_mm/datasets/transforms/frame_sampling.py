@@ -69,6 +69,10 @@ def sample_frame_indices(vlen: int, num_frames: int, num_clips: int = 1, samplin
 class SampleFrames(BaseTransform):
     """Pick the frames to decode.
 
+    Short videos (fewer than ``K * T`` frames, down to a single frame) are not an error: neighbouring
+    segments share frames (see :func:`segment_bounds`), so frames repeat in order, e.g. a 3-frame video
+    sampled to 8 frames with ``'middle'`` gives ``[0, 0, 0, 1, 1, 1, 2, 2]``.
+
     Required keys: ``total_frames`` (set by :class:`OpenVideo`).
     Added keys: ``frame_inds`` (int64 ``[K * T]``, clip-major), ``num_clips`` (K), ``clip_len`` (T).
 

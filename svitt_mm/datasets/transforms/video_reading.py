@@ -4,10 +4,16 @@ decord (``num_threads=1``; one reader per dataloader worker) seeks to the reques
 sequentially from the start, converts only the requested frames to RGB and stops after the last one, so
 it is the slower reader; it is kept as the fallback because it decodes everything decord does and more
 (e.g. AV1), and it raises on broken files instead of returning black frames (unlike OpenCV).
+
+Every failure (missing, empty, truncated or garbage file, no video stream, undecodable frames) is raised
+as one exception type, :class:`VideoDecodeError`, carrying the path and a one-line reason; datasets catch
+it to skip (training) or report (evaluation) broken videos. Videos shorter than the requested clip are
+not an error: :func:`~svitt_mm.datasets.transforms.frame_sampling.sample_frame_indices` repeats frames.
 """
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from typing import Dict, List, Optional, Type
 
@@ -18,7 +24,32 @@ from svitt_mm.registry import TRANSFORMS
 
 
 class VideoDecodeError(RuntimeError):
-    """No reader could open or decode a video file."""
+    """A video file is missing or no reader could open or decode it.
+
+    Attributes:
+        path: the video file.
+        reason: one line saying what went wrong (e.g. ``'empty file (0 bytes)'``).
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f'{path}: {reason}')
+        self.path = path
+        self.reason = reason
+
+    def __reduce__(self):  # keep (path, reason) when pickled (dataloader workers, all-gathers)
+        return type(self), (self.path, self.reason)
+
+
+# decord prefixes its messages with "[hh:mm:ss] /source/file.cc:123: " and appends a C++ stack trace.
+_DECORD_PREFIX = re.compile(r'^\[\d\d:\d\d:\d\d\] \S+:\d+: (Check failed: )?')
+MAX_REASON_CHARS = 200
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of ``error``'s message without decord's location prefix, at most 200 characters."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = _DECORD_PREFIX.sub('', lines[0]) if lines else type(error).__name__
+    return text if len(text) <= MAX_REASON_CHARS else text[:MAX_REASON_CHARS - 3] + '...'
 
 
 class VideoReader:
@@ -54,7 +85,7 @@ class DecordVideoReader(VideoReader):
         self._reader = decord.VideoReader(path, num_threads=1)
         self._length = len(self._reader)
         if self._length < 1:
-            raise VideoDecodeError(f'decord found no frames in {path}')
+            raise VideoDecodeError(path, 'decord found no frames')
 
     def __len__(self) -> int:
         return self._length
@@ -79,13 +110,17 @@ class PyAVVideoReader(VideoReader):
         self._container = av.open(path)
         if not self._container.streams.video:
             self._container.close()
-            raise VideoDecodeError(f'{path} has no video stream')
+            raise VideoDecodeError(path, 'no video stream (e.g. an audio-only file)')
         stream = self._container.streams.video[0]
+        if stream.codec_context is None:
+            self._container.close()
+            raise VideoDecodeError(path, 'PyAV has no decoder for the video stream (truncated file or '
+                                         'unknown codec)')
         stream.codec_context.thread_count = 1  # one decoder thread per dataloader worker, like decord
         self._length = stream.frames or sum(1 for packet in self._container.demux(stream) if packet.size)
         if self._length < 1:
             self._container.close()
-            raise VideoDecodeError(f'PyAV found no frames in {path}')
+            raise VideoDecodeError(path, 'PyAV found no frames')
 
     def __len__(self) -> int:
         return self._length
@@ -103,7 +138,7 @@ class PyAVVideoReader(VideoReader):
             if index >= last_wanted:
                 break
         if frame is None:
-            raise VideoDecodeError(f'PyAV decoded no frames from {self.path}')
+            raise VideoDecodeError(self.path, 'PyAV decoded no frames')
         if index < last_wanted:
             tail = decoded[index] if index in decoded else frame.to_ndarray(format='rgb24')
             decoded.update({i: tail for i in wanted if i > index})
@@ -123,27 +158,32 @@ def check_backend(backend: str, owner: str) -> None:
 
 
 def open_video(path: str, backend: str = 'decord') -> VideoReader:
-    """Open ``path`` with ``backend``, falling back along ``VideoReader.fallback`` on failure.
+    """Open ``path`` with ``backend``, falling back along ``VideoReader.fallback`` on failure (with a
+    warning when the fallback succeeds).
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
-        VideoDecodeError: no reader could open it (the message lists each reader's error).
+        VideoDecodeError: ``path`` is missing or empty, or no reader could open it (the reason lists
+            each reader's error on one line).
     """
     check_backend(backend, 'open_video')
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'video file not found: {path}')
+        raise VideoDecodeError(path, 'file not found')
+    if os.path.getsize(path) == 0:
+        raise VideoDecodeError(path, 'empty file (0 bytes)')
     errors: List[str] = []
     name: Optional[str] = backend
     while name is not None:
         reader_cls = VIDEO_READERS[name]
         try:
-            return reader_cls(path)
+            reader = reader_cls(path)
         except Exception as err:  # decord raises RuntimeError or DECORDError, PyAV FFmpegError
-            errors.append(f'{name}: {err}')
-            if reader_cls.fallback is not None:
-                warnings.warn(f'{name} could not open {path} ({err}); trying {reader_cls.fallback}')
+            errors.append(f'{name}: {err.reason if isinstance(err, VideoDecodeError) else one_line(err)}')
             name = reader_cls.fallback
-    raise VideoDecodeError(f'could not open video {path} ({"; ".join(errors)})')
+            continue
+        if errors:
+            warnings.warn(f'{path}: opened with {name} after {"; ".join(errors)}')
+        return reader
+    raise VideoDecodeError(path, f'cannot open ({"; ".join(errors)})')
 
 
 def read_frames(reader: VideoReader, indices: np.ndarray) -> np.ndarray:
@@ -153,14 +193,18 @@ def read_frames(reader: VideoReader, indices: np.ndarray) -> np.ndarray:
 
     Returns:
         uint8 ``[N, H, W, 3]`` RGB frames.
+
+    Raises:
+        VideoDecodeError: no reader could decode the frames.
     """
     try:
         return reader.read(indices)
     except Exception as err:
+        reason = err.reason if isinstance(err, VideoDecodeError) else one_line(err)
         if reader.fallback is None:
-            raise VideoDecodeError(f'could not decode frames {list(indices)} of {reader.path}: '
-                                   f'{err}') from err
-        warnings.warn(f'decoding {reader.path} with {type(reader).__name__} failed ({err}); '
+            shown = np.asarray(indices).tolist()[:8] + (['...'] if len(indices) > 8 else [])
+            raise VideoDecodeError(reader.path, f'cannot decode frames {shown} ({reason})') from err
+        warnings.warn(f'{reader.path}: decoding with {type(reader).__name__} failed ({reason}); '
                       f'retrying with {reader.fallback}')
         reader.close()
         fallback = open_video(reader.path, reader.fallback)
@@ -168,6 +212,21 @@ def read_frames(reader: VideoReader, indices: np.ndarray) -> np.ndarray:
             return read_frames(fallback, np.minimum(indices, len(fallback) - 1))
         finally:
             fallback.close()
+
+
+def check_video(path: str, backend: str = 'decord') -> None:
+    """Open ``path`` and decode its first and last frame (a truncated file fails on the last one).
+
+    Raises:
+        VideoDecodeError: the file is missing, empty or cannot be decoded.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # a working fallback is not a problem here
+        reader = open_video(path, backend)
+        try:
+            read_frames(reader, np.array([0, len(reader) - 1]))
+        finally:
+            reader.close()
 
 
 @TRANSFORMS.register_module()

@@ -1,3 +1,7 @@
+from .atomic_checkpoint_hook import AtomicCheckpointHook
+from .broken_media_hook import BrokenMediaHook
+from .curriculum_hook import CurriculumHook
 from .metrics_table_hook import MetricsTableHook
+from .rng_state_hook import RNGStateHook
 
-__all__ = ['MetricsTableHook']
+__all__ = ['AtomicCheckpointHook', 'BrokenMediaHook', 'CurriculumHook', 'MetricsTableHook', 'RNGStateHook']

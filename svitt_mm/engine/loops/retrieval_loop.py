@@ -1,7 +1,8 @@
 """Validation/test loops for two-stage video-text retrieval."""
 from __future__ import annotations
 
-from typing import Dict
+import logging
+from typing import Dict, Optional
 
 import torch
 from mmengine.dist import broadcast_object_list, collect_results, get_dist_info
@@ -12,11 +13,22 @@ from mmengine.runner.amp import autocast
 
 from svitt_mm.registry import LOOPS
 
-from ..retrieval_scoring import contrastive_scores, rerank, stack_features
+from ..retrieval_scoring import (contrastive_scores, group_by_caption, ownership_positives, rerank,
+                                 stack_features)
 
 
 def _to_cpu(sample: dict) -> dict:
     return {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in sample.items()}
+
+
+def k_test_warning(k_test: int, num_videos: int, num_texts: int) -> Optional[str]:
+    """The warning to log when ``k_test`` exceeds the candidates of a direction (``None`` otherwise):
+    re-ranking then covers all candidates of that direction, i.e. ``k_test`` is clamped."""
+    if k_test <= min(num_videos, num_texts):
+        return None
+    return (f'k_test={k_test} is larger than the test set ({num_videos} videos, {num_texts} texts); '
+            f'clamped to {min(k_test, num_videos)} video candidates per text and '
+            f'{min(k_test, num_texts)} text candidates per video (every candidate is re-ranked)')
 
 
 class RetrievalEvaluation:
@@ -27,7 +39,8 @@ class RetrievalEvaluation:
     and hands the score matrices to the evaluator.
 
     Args:
-        k_test: candidates re-ranked per query by the matching head (clamped to the number of candidates).
+        k_test: candidates re-ranked per query by the matching head (clamped to the number of candidates,
+            with a warning in the log).
         clip_aggregation: how a video's clip scores combine: ``mean``, ``max`` or ``lse``.
         match_batch_size: (video clip, text) pairs per fusion-encoder call.
     """
@@ -62,8 +75,17 @@ class RetrievalEvaluation:
             if get_dist_info()[1] > 1:
                 broadcast_object_list(shared)
             features = stack_features(shared[0])
+            dataset = self.dataloader.dataset
+            if getattr(dataset, 'positives', 'video') == 'caption':
+                captions = [dataset.get_data_info(i)['captions'] for i in range(len(dataset))]
+                features, positives = group_by_caption(features, captions)
+            else:
+                positives = ownership_positives(features)
             model = runner.model.module if is_model_wrapper(runner.model) else runner.model
             stage1 = contrastive_scores(features)
+            warning = k_test_warning(self.k_test, stage1.shape[0], stage1.shape[1])
+            if warning:
+                print_log(f'{stage}: {warning}', logger='current', level=logging.WARNING)
             print_log(f'{stage}: re-ranking top-{self.k_test} candidates of {stage1.shape[0]} videos and '
                       f'{stage1.shape[1]} texts with the matching head', logger='current')
             with autocast(enabled=self.fp16):
@@ -71,9 +93,13 @@ class RetrievalEvaluation:
                              self.match_batch_size)
                 t2v = rerank(model, features, stage1.t(), False, self.k_test, self.clip_aggregation,
                              self.match_batch_size)
-        positives = features.text_video[:, None] == torch.arange(stage1.shape[0])[None, :]
-        self.evaluator.process(data_samples=[dict(t2v_scores=t2v, v2t_scores=v2t, itc_scores=stage1,
-                                                  positives=positives)])
+        result = dict(t2v_scores=t2v, v2t_scores=v2t, itc_scores=stage1, positives=positives)
+        if getattr(dataset, 'on_broken_media', None) == 'exclude':
+            result['excluded_videos'] = len(dataset.excluded_media)
+            print_log(f"{stage}: {result['excluded_videos']} broken videos were excluded "
+                      f"(on_broken_media='exclude'); the metrics cover the other {stage1.shape[0]}",
+                      logger='current', level=logging.WARNING)
+        self.evaluator.process(data_samples=[result])
         metrics = self.evaluator.evaluate(1)
         runner.call_hook(f'after_{stage}_epoch', metrics=metrics)
         runner.call_hook(f'after_{stage}')

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Mapping, Sequence, Tuple, Union
 
 import torch
-from safetensors.torch import load_file
 from torch import Tensor
 
 from svitt_mm.utils import resolve_path
+from svitt_mm.utils.safe_load import check_shapes, load_weights_file
 
-from .relative_position_bias import num_relative_positions
+from .temporal_bias_resize import resize_temporal_bias, table_frames
 
 if TYPE_CHECKING:
     from .video_beit import VideoBEiT
@@ -96,8 +96,9 @@ LAYOUTS: Dict[str, Tuple[re.Pattern, Rules]] = {
 
 def read_state_dict(source: Union[str, Path, Mapping[str, Tensor]]) -> StateDict:
     """Tensors of ``source``: a state dict, a ``.safetensors`` / ``.pth`` / ``.pt`` / ``.bin`` file, or a
-    Hugging Face model directory (``model.safetensors`` or ``pytorch_model.bin``).  Pickled files are read
-    with ``torch.load(weights_only=True)``; a ``state_dict`` / ``model`` / ``module`` wrapper is unpacked."""
+    Hugging Face model directory (``model.safetensors`` or ``pytorch_model.bin``).  Files are read safely
+    (:func:`~svitt_mm.utils.safe_load.load_weights_file`: a pickle that would run code is refused); a
+    ``state_dict`` / ``model`` / ``module`` wrapper is unpacked."""
     if isinstance(source, Mapping):
         state = dict(source)
     else:
@@ -121,16 +122,7 @@ def _weights_file(path: Path) -> Path:
 
 
 def _read_file(path: Path) -> dict:
-    suffix = path.suffix.lower()
-    if suffix not in ('.safetensors', '.pth', '.pt', '.bin'):
-        raise ValueError(f'{path}: unsupported weights file type {suffix!r} '
-                         f'(expected .safetensors, .pth, .pt or .bin)')
-    try:
-        if suffix == '.safetensors':
-            return load_file(str(path), device='cpu')
-        return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:  # report the file, not a deep unpickling traceback
-        raise ValueError(f'{path}: cannot read BEiT weights ({type(err).__name__}: {err})') from err
+    return load_weights_file(str(path), 'BEiT weights')
 
 
 def detect_layout(state: Mapping[str, Tensor]) -> str:
@@ -178,22 +170,15 @@ def inflate_relative_position_table(table: Tensor, max_frames: int, frame_grid: 
     """Turn a 2-D BEiT table ``[(2Hp-1)(2Wp-1) + 3, H]`` into a 3-D one ``[(2T-1)(2Hp-1)(2Wp-1) + 3, H]``.
 
     The spatial rows are copied to every temporal offset (time outermost), so the inflated bias does not
-    depend on the temporal offset; the 3 [CLS] rows are kept.  A table of the target size is returned
-    unchanged; one of any other size is returned unchanged too and reported by the caller's shape check,
-    except a 3-D table of another temporal extent, which is not supported yet.
+    depend on the temporal offset; the 3 [CLS] rows are kept.  A 3-D table of another temporal extent
+    (a checkpoint of another frame count) is resized by symmetric linear interpolation in time; both are
+    :func:`~.temporal_bias_resize.resize_temporal_bias` (a 2-D table is a 1-frame one).  A table of the
+    target size is returned unchanged; one of any other size is returned unchanged too and reported by
+    the caller's shape check.
     """
-    spatial = num_relative_positions(1, frame_grid)
-    temporal = 2 * max_frames - 1
-    rows = table.shape[0]
-    if rows == spatial + 3 and temporal > 1:
-        return torch.cat([table[:-3].repeat(temporal, 1), table[-3:]])
-    if rows != temporal * spatial + 3 and (rows - 3) % spatial == 0 and (rows - 3) // spatial % 2 == 1:
-        source = (rows - 3) // spatial
-        raise NotImplementedError(
-            f'{key}: the checkpoint table has {source} temporal offsets (a {(source + 1) // 2}-frame model), '
-            f'the model {temporal} (max_frames={max_frames}); resizing the temporal extent of a 3-D bias '
-            f'table (curriculum, e.g. 4 -> 8 frames) needs symmetric temporal interpolation, which is not '
-            f'implemented yet (see the curriculum issue)')
+    source = table_frames(table.shape[0], frame_grid)
+    if source is not None and source != max_frames:
+        return resize_temporal_bias(table, source, max_frames)
     return table
 
 
@@ -217,10 +202,8 @@ def load_beit_weights(model: 'VideoBEiT', source: Union[str, Path, Mapping[str, 
              if TABLE_KEY.match(key) else value for key, value in state.items()}
 
     own = model.state_dict()
-    mismatched = [f'  {key}: checkpoint {tuple(value.shape)} vs model {tuple(own[key].shape)}'
-                  for key, value in state.items() if key in own and value.shape != own[key].shape]
-    if mismatched:
-        raise ValueError('BEiT weights do not fit the VideoBEiT model:\n' + '\n'.join(mismatched))
+    check_shapes(((key, value.shape, own[key].shape) for key, value in state.items() if key in own),
+                 type(model).__name__)
     unexpected = sorted(key for key in state if key not in own)
     missing = sorted(key for key in own if key not in state)
     model.load_state_dict({key: value for key, value in state.items() if key in own}, strict=False)

@@ -14,18 +14,26 @@ Name mapping (HF -> ours; an optional leading ``bert.`` is accepted)::
     encoder.layer.{i}.crossattention.output.{dense,LayerNorm} -> layers.{i}.cross_attn.{proj,norm}
     encoder.layer.{i}.intermediate.dense                     -> layers.{i}.ffn.fc1
     encoder.layer.{i}.output.{dense,LayerNorm}               -> layers.{i}.{ffn.fc2,ffn_norm}
+
+The masked-LM head (``cls.predictions.*``) maps onto ``LanguageModelHead`` (:func:`lm_head_key_to_ours`,
+:func:`load_lm_head_weights`)::
+
+    cls.predictions.transform.{dense,LayerNorm} -> {dense,norm}
+    cls.predictions.bias (= decoder.bias)        -> bias
+    cls.predictions.decoder.weight (tied)        -> decoder.weight
 """
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
 from svitt_mm.utils import resolve_path
+from svitt_mm.utils.safe_load import check_shapes, load_weights_file
 
 WeightSource = Union[str, os.PathLike, Mapping[str, Tensor]]
 
@@ -144,47 +152,100 @@ def _weight_file(source: str, spec: str) -> Path:
 
 
 def read_bert_state_dict(pretrained: str) -> Dict[str, Tensor]:
-    """All tensors of the checkpoint named by ``pretrained`` (folder, hub id or ``package://`` spec)."""
-    path = _weight_file(resolve_path(pretrained), pretrained)
-    if path.suffix == '.safetensors':
-        from safetensors.torch import load_file
-        return load_file(str(path))
-    return torch.load(path, map_location='cpu', weights_only=True)
+    """All tensors of the checkpoint named by ``pretrained`` (folder, hub id or ``package://`` spec), read
+    safely (:func:`~svitt_mm.utils.safe_load.load_weights_file`: a pickle that would run code is refused)."""
+    return load_weights_file(str(_weight_file(resolve_path(pretrained), pretrained)), 'BERT weights')
 
 
-def load_bert_weights(encoder: nn.Module, source: WeightSource,
-                      prefix: str = '') -> Tuple[List[str], List[str]]:
+def load_bert_weights(encoder: nn.Module, source: WeightSource, prefix: str = '',
+                      key_map: Callable[[str], Optional[str]] = bert_key_to_ours
+                      ) -> Tuple[List[str], List[str]]:
     """Copy HF-named BERT weights into ``encoder`` (a :class:`BertFusionEncoder`).
 
     ``source``: a folder / hub id / ``package://`` spec, or a state dict. ``prefix``: only keys starting
     with it are used, with it removed (e.g. ``'text_encoder.'`` for a SViTT checkpoint's ``model`` dict);
     a further ``bert.`` prefix is optional. Returns ``(missing, unexpected)``: our parameter names that
     received no weight (e.g. fresh cross-attention), and source keys with no counterpart here (e.g.
-    ``pooler.*``, ``cls.*``). Raises ``ValueError`` listing every key whose shape differs, before
-    copying anything.
+    ``pooler.*``, ``cls.*``). ``key_map`` turns an HF key into our name (``None`` = no counterpart),
+    e.g. :func:`lm_head_key_to_ours` to load a masked-LM head. Raises ``ValueError`` listing every key
+    whose shape differs, before copying anything.
     """
     state = read_bert_state_dict(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else source
     own = encoder.state_dict()
     mapped: Dict[str, Tensor] = {}
     unexpected: List[str] = []
-    mismatched: List[str] = []
+    checked: List[Tuple[str, torch.Size, torch.Size]] = []
     for key, value in state.items():
         if not key.startswith(prefix):
             continue
         hf_key = key[len(prefix):]
         if hf_key.removeprefix('bert.') in IGNORED_KEYS:
             continue
-        ours = bert_key_to_ours(hf_key)
+        ours = key_map(hf_key)
         if ours is None or ours not in own:
             unexpected.append(key)
-        elif own[ours].shape != value.shape:
-            mismatched.append(f'  {key} -> {ours}: checkpoint {tuple(value.shape)} vs model '
-                              f'{tuple(own[ours].shape)}')
         else:
+            checked.append((f'{key} -> {ours}', value.shape, own[ours].shape))
             mapped[ours] = value
-    if mismatched:
-        raise ValueError(f'{type(encoder).__name__}: {len(mismatched)} weight(s) have the wrong shape:\n'
-                         + '\n'.join(mismatched))
+    check_shapes(checked, type(encoder).__name__)
     encoder.load_state_dict(mapped, strict=False)
     missing = [name for name in own if name not in mapped]
+    return missing, unexpected
+
+
+# --- BERT masked-language-model head (``cls.predictions.*``) -> LanguageModelHead ------------------
+# The vocabulary projection ``decoder.weight`` is the word-embedding table in HF BERT (tied); it is
+# usually absent from saved checkpoints, and ``decoder.bias`` is the same tensor as ``bias``.
+_LM_HEAD_NAMES = {
+    'cls.predictions.transform.dense': 'dense',
+    'cls.predictions.transform.LayerNorm': 'norm',
+    'cls.predictions.decoder': 'decoder',
+}
+
+
+def lm_head_key_to_ours(key: str) -> Optional[str]:
+    """Our :class:`~svitt_mm.models.heads.LanguageModelHead` parameter name for an HF BERT-MLM head
+    key (``cls.predictions.*``); ``None`` for any other key.
+
+    ``cls.predictions.transform.dense.weight -> dense.weight``, ``...transform.LayerNorm.gamma ->
+    norm.weight``, ``cls.predictions.bias`` and ``cls.predictions.decoder.bias -> bias``,
+    ``cls.predictions.decoder.weight -> decoder.weight``.
+    """
+    if key in ('cls.predictions.bias', 'cls.predictions.decoder.bias'):
+        return 'bias'
+    module, _, param = key.rpartition('.')
+    if module not in _LM_HEAD_NAMES or param not in _PARAM_NAMES:
+        return None
+    return f'{_LM_HEAD_NAMES[module]}.{_PARAM_NAMES[param]}'
+
+
+def load_lm_head_weights(head: nn.Module, source: WeightSource,
+                         prefix: str = '') -> Tuple[List[str], List[str]]:
+    """Copy an HF BERT-MLM head (``cls.predictions.*``) into ``head`` (a ``LanguageModelHead``).
+
+    ``source`` and ``prefix`` as in :func:`load_bert_weights`. A head tied to word embeddings
+    (``head.is_tied``) keeps its shared projection; an untied one takes ``cls.predictions.decoder.weight``
+    or, when the checkpoint omits it (HF ties it), the word embeddings ``[bert.]embeddings.
+    word_embeddings.weight``. Returns ``(missing, unexpected)`` as :func:`load_bert_weights` (the tied
+    projection is not reported missing). Raises ``ValueError`` when ``source`` has no MLM head.
+    """
+    state = read_bert_state_dict(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else source
+    head_state = {key: value for key, value in state.items()
+                  if key.startswith(prefix) and lm_head_key_to_ours(key[len(prefix):]) is not None}
+    if not head_state:
+        where = source if isinstance(source, (str, os.PathLike)) else 'the given state dict'
+        raise ValueError(f'{type(head).__name__}: {where!s} holds no BERT masked-LM head weights '
+                         f'({prefix}cls.predictions.*); checkpoints saved from BertModel (e.g. sentence '
+                         f'encoders such as MiniLM) have none: leave the head freshly initialised')
+    decoder_key = f'{prefix}cls.predictions.decoder.weight'
+    if head.is_tied:
+        head_state.pop(decoder_key, None)
+    elif decoder_key not in head_state:
+        for embedding_key in ('bert.embeddings.word_embeddings.weight', 'embeddings.word_embeddings.weight'):
+            if prefix + embedding_key in state:
+                head_state[decoder_key] = state[prefix + embedding_key]
+                break
+    missing, unexpected = load_bert_weights(head, head_state, prefix, key_map=lm_head_key_to_ours)
+    if head.is_tied:
+        missing = [name for name in missing if name != 'decoder.weight']
     return missing, unexpected

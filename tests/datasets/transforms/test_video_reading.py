@@ -1,14 +1,17 @@
 import importlib.util
 import os
+import pickle
+import warnings
 
 import numpy as np
 import pytest
 
 from svitt_mm.datasets.demo.temporal_shapes import write_video
-from svitt_mm.datasets.transforms.frame_sampling import SampleFrames
+from svitt_mm.datasets.transforms.frame_sampling import SampleFrames, sample_frame_indices
 from svitt_mm.datasets.transforms.video_reading import (DecodeVideoFrames, DecordVideoReader, OpenVideo,
-                                                        PyAVVideoReader, VideoDecodeError, open_video,
-                                                        read_frames)
+                                                        PyAVVideoReader, VideoDecodeError, check_video,
+                                                        open_video, read_frames)
+from svitt_mm.testing import BROKEN_KINDS, SHORT_KINDS, frame_indices_of, write_broken_video
 
 NUM_FRAMES, HEIGHT, WIDTH = 12, 32, 64
 
@@ -71,7 +74,7 @@ def test_fallback_to_pyav_when_decord_cannot_open(indexed_video, monkeypatch):
         raise RuntimeError('simulated decord failure')
 
     monkeypatch.setattr(decord, 'VideoReader', broken)
-    with pytest.warns(UserWarning, match='decord could not open'):
+    with pytest.warns(UserWarning, match='opened with pyav after decord: simulated decord failure'):
         reader = open_video(indexed_video, 'decord')
     assert isinstance(reader, PyAVVideoReader)
     assert frame_ids(reader.read(np.array([2, 9]))) == [2, 9]
@@ -101,17 +104,89 @@ def test_pyav_repeats_last_frame_past_the_end(indexed_video):
 
 def test_missing_and_broken_files(tmp_path):
     missing = str(tmp_path / 'nowhere' / 'clip.mp4')
-    with pytest.raises(FileNotFoundError, match='nowhere/clip.mp4'):
+    with pytest.raises(VideoDecodeError, match='nowhere/clip.mp4: file not found'):
         open_video(missing)
     garbage = tmp_path / 'garbage.mp4'
     garbage.write_bytes(b'not a video' * 50)
-    with pytest.warns(UserWarning), pytest.raises(VideoDecodeError) as info:
+    with pytest.raises(VideoDecodeError) as info:
         open_video(str(garbage))
     message = str(info.value)
     assert 'garbage.mp4' in message and 'decord:' in message and 'pyav:' in message
 
 
-@pytest.mark.filterwarnings('ignore:decoding')
+# kind -> words the one-line reason must contain
+BROKEN_REASONS = {
+    'missing': 'file not found',
+    'empty': 'empty file (0 bytes)',
+    'truncated': 'no decoder for the video stream (truncated file or unknown codec)',
+    'garbage': 'cannot open (decord:',
+    'no_video_stream': 'pyav: no video stream',
+}
+
+
+@pytest.mark.parametrize('backend', ['decord', 'pyav'])
+@pytest.mark.parametrize('kind', BROKEN_KINDS)
+def test_each_broken_kind_raises_one_error_type_with_a_one_line_reason(tmp_path, kind, backend):
+    path = write_broken_video(str(tmp_path / f'{kind}.mp4'), kind)
+    for check in (lambda: open_video(path, backend), lambda: check_video(path, backend)):
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')  # no warning either: the error says it all
+            with pytest.raises(VideoDecodeError) as info:
+                check()
+        error = info.value
+        assert error.path == path and str(error).startswith(f'{path}: ')
+        assert '\n' not in error.reason and len(error.reason) < 450
+        expected = BROKEN_REASONS[kind]
+        if backend == 'pyav' and expected.startswith('cannot open (decord'):
+            expected = 'cannot open (pyav:'
+        assert expected in error.reason, error.reason
+    # the error survives pickling (dataloader workers, all-gathers) with its fields
+    clone = pickle.loads(pickle.dumps(error))
+    assert (clone.path, clone.reason) == (error.path, error.reason)
+
+
+def test_decord_messages_are_reduced_to_one_line(tmp_path):
+    path = write_broken_video(str(tmp_path / 'cut.mp4'), 'truncated')
+    with pytest.raises(VideoDecodeError) as info:
+        open_video(path)
+    decord_part = info.value.reason.split('; pyav:')[0]
+    assert 'cannot find video stream' in decord_part
+    assert '/github/workspace' not in decord_part and 'Stack trace' not in decord_part
+
+
+@pytest.mark.parametrize('backend', ['decord', 'pyav'])
+@pytest.mark.parametrize('kind', sorted(SHORT_KINDS))
+def test_short_videos_repeat_frames_instead_of_failing(tmp_path, kind, backend):
+    path = write_broken_video(str(tmp_path / f'{kind}.mp4'), kind)
+    check_video(path, backend)
+    results = dict(video_path=path)
+    for transform in (OpenVideo(backend), SampleFrames(num_frames=8, sampling='middle'),
+                      DecodeVideoFrames()):
+        results = transform(results)
+    length = SHORT_KINDS[kind]
+    expected = sample_frame_indices(length, 8, sampling='middle').reshape(-1).tolist()
+    assert results['total_frames'] == length and results['frame_inds'].tolist() == expected
+    assert frame_indices_of(results['imgs']) == expected
+    assert expected == ([0, 0, 0, 1, 1, 1, 2, 2] if length == 3 else [0] * 8)
+
+
+def test_truncated_video_fails_in_the_check_even_if_it_opens(tmp_path, monkeypatch):
+    # A reader that opens the file but cannot decode its end (what a cut-off stream without an index
+    # does): check_video decodes the last frame, so it finds the damage.
+    path = write_broken_video(str(tmp_path / 'ok.mp4'), 'short')
+
+    def read_all_but_the_end(self, indices):
+        if max(indices) >= 2:
+            raise RuntimeError('Invalid data found when processing input\nmore detail')
+        return np.zeros((len(indices), 32, 32, 3), np.uint8)
+
+    monkeypatch.setattr(PyAVVideoReader, 'read', read_all_but_the_end)
+    with pytest.raises(VideoDecodeError, match=r'cannot decode frames \[0, 2\] \(Invalid data found when '
+                                               r'processing input\)$'):
+        check_video(path, 'pyav')
+
+
+@pytest.mark.filterwarnings('ignore:.*decoding with DecordVideoReader failed')
 def test_decord_decode_bug_is_absorbed_by_the_fallback(tmp_path):
     # decord 0.6.0 opens 48-pixel-wide videos but fails in get_batch ("The size must exactly match").
     path = str(tmp_path / 'narrow.mp4')

@@ -7,6 +7,7 @@ from safetensors.torch import load_file
 from transformers import BeitConfig, BeitForImageClassification, BeitModel
 
 from svitt_mm.models.backbones import VideoBEiT, inflate_relative_position_table, load_beit_weights
+from svitt_mm.models.backbones.temporal_bias_resize import resize_temporal_bias
 from svitt_mm.registry import BACKBONES
 
 SIZES = dict(img_size=16, patch_size=4, embed_dims=16, num_layers=2, num_heads=2, mlp_ratio=2.0,
@@ -188,10 +189,16 @@ def test_shape_mismatches_are_listed_key_by_key():
     assert 'blocks.1.attn.qkv.weight: checkpoint (48, 16) vs model (96, 32)' in message
 
 
-def test_3d_table_of_other_temporal_extent_is_not_implemented():
-    source = video_beit(max_frames=2).state_dict()
-    with pytest.raises(NotImplementedError, match=r'blocks\.0\.attn.*3 temporal offsets.*7.*curriculum'):
-        load_beit_weights(video_beit(max_frames=4), source)
+def test_3d_table_of_other_temporal_extent_is_resized_in_time():
+    source = video_beit(max_frames=2)
+    with torch.no_grad():
+        for block in source.blocks:
+            block.attn.relative_position_bias.table.normal_()
+    target = video_beit(max_frames=4)
+    assert load_beit_weights(target, source.state_dict()) == ([], [])
+    for theirs, ours in zip(source.blocks, target.blocks):
+        expected = resize_temporal_bias(theirs.attn.relative_position_bias.table.detach(), 2, 4)
+        assert torch.equal(ours.attn.relative_position_bias.table.detach(), expected)
 
 
 def test_inflate_function_on_its_own():
@@ -211,7 +218,7 @@ def test_unreadable_sources_name_the_file(tmp_path):
     with pytest.raises(ValueError, match=r'weights\.npz.*unsupported'):
         load_beit_weights(video_beit(), str(tmp_path / 'weights.npz'))
     torch.save({'model': {'blocks.0.x': torch.zeros(1)}, 'extra': object()}, tmp_path / 'unsafe.pth')
-    with pytest.raises(ValueError, match=r'unsafe\.pth: cannot read'):
+    with pytest.raises(ValueError, match=r'unsafe\.pth: refusing to load BEiT weights: .*object'):
         load_beit_weights(video_beit(), str(tmp_path / 'unsafe.pth'))
     with pytest.raises(ValueError, match='unrecognised BEiT weight layout'):
         load_beit_weights(video_beit(), {'text_encoder.weight': torch.zeros(1)})

@@ -1,0 +1,74 @@
+"""Read weights from outside safely, and report shape mismatches key by key.
+
+Files from elsewhere (Hugging Face, timm, SViTT checkpoints) are read with ``safetensors`` or
+``torch.load(weights_only=True)``, which never runs code stored in the file. A pickle that needs more than
+tensors and plain containers is refused with :class:`UnsafeCheckpointError`, which says how to convert a
+trusted file instead of switching safe loading off.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import re
+from typing import Any, Iterable, List, Sequence, Tuple
+
+import torch
+
+PICKLE_SUFFIXES = ('.pth', '.pt', '.bin', '.ckpt')
+WEIGHT_SUFFIXES = ('.safetensors',) + PICKLE_SUFFIXES
+_UNPICKLER_REASON = re.compile(r'WeightsUnpickler error:\s*([^\n]+)')
+
+
+class UnsafeCheckpointError(ValueError):
+    """A pickled checkpoint holds objects that safe loading refuses (it could run code when loaded)."""
+
+
+def _refusal(path: str, what: str, error: Exception) -> UnsafeCheckpointError:
+    match = _UNPICKLER_REASON.search(str(error))
+    reason = (match.group(1) if match else str(error).splitlines()[0]).strip()
+    reason = reason if len(reason) <= 160 else reason[:157] + '...'
+    return UnsafeCheckpointError(
+        f'{path}: refusing to load {what}: the file holds pickled Python objects that torch\'s safe loader '
+        f'does not allow ({reason}); unpickling them could run arbitrary code. If you trust where the file '
+        f'comes from, save its tensors as safetensors in a separate, trusted Python session, e.g. '
+        f'`python -c "import torch; from safetensors.torch import save_file; c = torch.load(\'{path}\', '
+        f'weights_only=False); save_file(c.get(\'model\', c), \'weights.safetensors\')"`, and use '
+        f'weights.safetensors instead.')
+
+
+def load_weights_file(path: str, what: str = 'weights') -> Any:
+    """The content of a ``.safetensors`` file (a dict of tensors) or of a pickled torch file read with
+    ``torch.load(weights_only=True)`` on the CPU.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        UnsafeCheckpointError: the pickle needs objects safe loading refuses (e.g. it would run code).
+        ValueError: unsupported suffix or unreadable file; the message names the file.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{what} not found: {path}')
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in WEIGHT_SUFFIXES:
+        raise ValueError(f'{path}: unsupported {what} file type {suffix!r} (expected one of '
+                         f'{", ".join(WEIGHT_SUFFIXES)})')
+    try:
+        if suffix == '.safetensors':
+            from safetensors.torch import load_file
+            return load_file(path, device='cpu')
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise _refusal(path, what, error) from None
+    except Exception as error:  # report the file, not a deep unpickling traceback
+        raise ValueError(f'{path}: cannot read {what} ({type(error).__name__}: '
+                         f'{str(error).splitlines()[0] if str(error) else ""})') from error
+
+
+def check_shapes(pairs: Iterable[Tuple[str, Sequence[int], Sequence[int]]], owner: str) -> None:
+    """Raise ``ValueError`` listing every ``(name, checkpoint shape, model shape)`` whose shapes differ,
+    one line per key, before anything is copied."""
+    mismatched: List[str] = [f'  {name}: checkpoint {tuple(theirs)} vs model {tuple(ours)}'
+                             for name, theirs, ours in pairs if tuple(theirs) != tuple(ours)]
+    if mismatched:
+        raise ValueError(f'{owner}: {len(mismatched)} weight(s) have the wrong shape:\n'
+                         + '\n'.join(mismatched))

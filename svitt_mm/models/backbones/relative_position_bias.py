@@ -23,7 +23,10 @@ from __future__ import annotations
 from typing import Tuple
 
 import torch
+from mmengine.logging import print_log
 from torch import Tensor, nn
+
+from .temporal_bias_resize import resize_temporal_bias, table_frames
 
 
 def num_relative_positions(max_frames: int, frame_grid: Tuple[int, int]) -> int:
@@ -97,6 +100,21 @@ class RelativePositionBias3D(nn.Module):
         self.frame_grid = tuple(frame_grid)
         rows = num_relative_positions(max_frames, self.frame_grid) + 3
         self.table = nn.Parameter(torch.zeros(rows, num_heads))
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        """Load as usual, after resizing a table made for another frame count to ``max_frames``
+        (:func:`~.temporal_bias_resize.resize_temporal_bias`), so that a checkpoint trained at ``T``
+        frames loads into a ``T'``-frame model (``load_from``, ``tools/test.py``, resume)."""
+        key = prefix + 'table'
+        table = state_dict.get(key)
+        if table is not None and table.dim() == 2 and table.shape[1] == self.table.shape[1]:
+            source = table_frames(table.shape[0], self.frame_grid)
+            if source is not None and source != self.max_frames:
+                state_dict[key] = resize_temporal_bias(table, source, self.max_frames)
+                print_log(f'{key}: relative position bias table resized from {source} to '
+                          f'{self.max_frames} frames (symmetric linear interpolation in time)',
+                          logger='current')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def bind(self, index: RelativePositionIndex, dtype: torch.dtype) -> TableBias:
         """The pair bias of this layer for the sequence described by ``index``, in ``dtype``."""

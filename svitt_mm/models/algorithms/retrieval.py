@@ -113,12 +113,17 @@ class VideoTextRetriever(BaseModel):
         return video, self.encode_text(data_samples['text_ids'], data_samples['text_mask'])
 
     def loss(self, inputs: Tensor, data_samples: dict) -> Dict[str, Tensor]:
-        if inputs.shape[1] != 1:
-            raise ValueError(f'training takes one clip per video, got num_clips={inputs.shape[1]}; '
-                             'set num_clips=1 in the train pipeline')
         video = self.encode_video(inputs)
-        video_tokens, video_emb = video.tokens[:, 0], video.embedding[:, 0]
         text = self.encode_text(data_samples['text_ids'], data_samples['text_mask'])
+        return self.retrieval_losses(video, text, data_samples)
+
+    def retrieval_losses(self, video: VideoFeatures, text: TextFeatures,
+                         data_samples: dict) -> Dict[str, Tensor]:
+        """Weighted ``loss_itc`` and ``loss_itm`` of encoded one-clip videos and their captions."""
+        if video.tokens.shape[1] != 1:
+            raise ValueError(f'training takes one clip per video, got num_clips={video.tokens.shape[1]}; '
+                             'set num_clips=1 in the train pipeline')
+        video_tokens, video_emb = video.tokens[:, 0], video.embedding[:, 0]
         video_ids = data_samples['video_ids']
         owner = data_samples['text_owner']
         text_video_ids = video_ids[owner]

@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Tuple
 
 import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_fn
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -16,6 +18,27 @@ def positive_targets(query_ids: Tensor, key_ids: Tensor) -> Tensor:
     return same / same.sum(dim=1, keepdim=True).clamp_min(1.0)
 
 
+def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
+    """Mean over rows of ``-sum_j targets[i, j] * log_softmax(logits)[i, j]`` (both ``[Q, K]``)."""
+    return -(targets * logits.log_softmax(dim=1)).sum(1).mean()
+
+
+def gather_with_grad(tensor: Tensor) -> Tensor:
+    """Concatenate ``tensor [n, ...]`` from every rank along dim 0 -> ``[world_size * n, ...]``.
+
+    Gradients flow back to every rank's own slice (summed over the ranks whose losses used it), so
+    with DDP's gradient averaging a loss over the gathered batch trains as if it were one batch. Every
+    rank must pass the same shape; a mismatch raises a ValueError on all ranks (not a hang).
+    """
+    shape = torch.tensor(tensor.shape, device=tensor.device)
+    shapes = torch.stack(dist_fn.all_gather(shape))
+    if not (shapes == shape).all():
+        raise ValueError(f'ContrastiveHead(gather_negatives=True): every rank must hold the same '
+                         f'batch shape, got {shapes.tolist()} (use drop_last=True in the train '
+                         f'dataloader)')
+    return torch.cat(dist_fn.all_gather(tensor))
+
+
 @FUSION_HEADS.register_module()
 class ContrastiveHead(nn.Module):
     """Projects pooled video and text [CLS] features into a joint space and scores them.
@@ -25,16 +48,22 @@ class ContrastiveHead(nn.Module):
         embed_dim: joint embedding size (paper: 256).
         temperature: initial (learnable) softmax temperature, clamped to ``temperature_range`` before
             every use.
+        gather_negatives: in distributed training, contrast each rank's videos (texts) with the texts
+            (videos) of all ranks, gathered with gradient, instead of the local batch only (SViTT and
+            the paper: local only, ``False``). Ids must then be unique across ranks (dataset indices
+            are).
     """
 
     def __init__(self, vision_width: int, text_width: int, embed_dim: int = 256,
                  temperature: float = 0.07,
-                 temperature_range: Tuple[float, float] = (0.001, 0.5)) -> None:
+                 temperature_range: Tuple[float, float] = (0.001, 0.5),
+                 gather_negatives: bool = False) -> None:
         super().__init__()
         self.vision_proj = nn.Linear(vision_width, embed_dim)
         self.text_proj = nn.Linear(text_width, embed_dim)
         self.temperature = nn.Parameter(torch.tensor(float(temperature)))
         self.temperature_range = tuple(temperature_range)
+        self.gather_negatives = gather_negatives
 
     def embed_video(self, pooled: Tensor) -> Tensor:
         """``[..., vision_width]`` -> unit-norm ``[..., embed_dim]``."""
@@ -56,9 +85,20 @@ class ContrastiveHead(nn.Module):
 
         ``video_emb [Bv, E]``, ``text_emb [Bt, E]``, ``video_ids [Bv]`` and ``text_video_ids [Bt]`` (the
         video each text describes; equal ids are positives, so repeated videos are not negatives).
-        Returns ``(loss, logits [Bv, Bt])``.
+        With ``gather_negatives`` (and more than one rank) the keys of each direction are the gathered
+        ``[W * Bt]`` texts / ``[W * Bv]`` videos; the loss is still the mean over the local queries.
+        Returns ``(loss, logits [Bv, Bt])``: the local logits (hard negatives are mined from them).
         """
         logits = self.logits(video_emb, text_emb)
-        v2t = -(positive_targets(video_ids, text_video_ids) * logits.log_softmax(dim=1)).sum(1).mean()
-        t2v = -(positive_targets(text_video_ids, video_ids) * logits.t().log_softmax(dim=1)).sum(1).mean()
+        if not (self.gather_negatives and dist.is_available() and dist.is_initialized()
+                and dist.get_world_size() > 1):
+            v2t = soft_cross_entropy(logits, positive_targets(video_ids, text_video_ids))
+            t2v = soft_cross_entropy(logits.t(), positive_targets(text_video_ids, video_ids))
+            return (v2t + t2v) / 2, logits
+        all_text, all_text_ids = gather_with_grad(text_emb), gather_with_grad(text_video_ids)
+        all_video, all_video_ids = gather_with_grad(video_emb), gather_with_grad(video_ids)
+        v2t = soft_cross_entropy(video_emb @ all_text.t() / self.temperature,
+                                 positive_targets(video_ids, all_text_ids))
+        t2v = soft_cross_entropy(text_emb @ all_video.t() / self.temperature,
+                                 positive_targets(text_video_ids, all_video_ids))
         return (v2t + t2v) / 2, logits

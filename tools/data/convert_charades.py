@@ -1,0 +1,42 @@
+"""Convert Charades' CSV annotations into svitt_mm's script-to-video retrieval format.
+
+Input: ``Charades_v1_{train,test}.csv`` (columns include ``id`` and ``script``). Output:
+``[{"video": "<id><ext>", "caption": <script>}]``; rows with an empty script are skipped.
+
+    python tools/data/convert_charades.py Charades_v1_test.csv data/charades/anno/charades_script_test.json
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from typing import Dict, Iterable, List
+
+
+def convert_charades(rows: Iterable[Dict[str, str]], video_ext: str = '.mp4') -> List[Dict]:
+    """CSV rows (dicts with ``id`` and ``script``) -> ``[{"video", "caption": str}]``."""
+    entries = []
+    for index, row in enumerate(rows):
+        for key in ('id', 'script'):
+            if key not in row:
+                raise ValueError(f'row {index} has no "{key}" column')
+        if row['script'].strip():
+            entries.append(dict(video=row['id'] + video_ext, caption=' '.join(row['script'].split())))
+    return entries
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('source', help='Charades_v1_train.csv or Charades_v1_test.csv')
+    parser.add_argument('output', help='output JSON')
+    parser.add_argument('--video-ext', default='.mp4', help='suffix added to the video ids')
+    args = parser.parse_args()
+    with open(args.source, encoding='utf-8', newline='') as f:
+        entries = convert_charades(csv.DictReader(f), args.video_ext)
+    with open(args.output, 'w', encoding='utf-8') as f:
+        json.dump(entries, f)
+    print(f'{args.output}: {len(entries)} videos')
+
+
+if __name__ == '__main__':
+    main()

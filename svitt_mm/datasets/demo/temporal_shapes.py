@@ -222,15 +222,74 @@ def _is_complete(out_dir: str, params: Dict) -> bool:
     return all(os.path.isfile(os.path.join(out_dir, 'videos', name)) for name in manifest['videos'])
 
 
+# --- temporal QA split: one question per video whose answer needs the frame order -----------------
+QA_FILES = dict(qa_train='qa_train.json', qa_test='qa_test.json', answer_list='answer_list.json')
+
+
+def qa_of_event(event: Event) -> Tuple[str, str, str]:
+    """``(question, answer, type)`` about ``event``; the answer flips when the clip is reversed.
+
+    * moves: ``"which way does the red circle move?"`` -> ``left`` / ``right`` / ``up`` / ``down``
+      (type ``direction``)
+    * grows / shrinks: ``"does the red circle grow or shrink?"`` -> ``grow`` / ``shrink`` (``size``)
+    * colour changes: ``"what color does the circle turn?"`` -> the end colour (``color``)
+    """
+    if event.motion.startswith('moves '):
+        return (f'which way does the {event.colors[0]} {event.shape} move?', event.motion.split()[1],
+                'direction')
+    if event.motion in ('grows', 'shrinks'):
+        return (f'does the {event.colors[0]} {event.shape} grow or shrink?', event.motion[:-1], 'size')
+    return f'what color does the {event.shape} turn?', event.colors[1], 'color'
+
+
+def qa_answer_list(color_changes: bool = False) -> List[str]:
+    """Every answer of the QA split, in a fixed order."""
+    return list(dict.fromkeys(qa_of_event(event)[1] for event in all_events(color_changes)))
+
+
+def _write_json_if_changed(path: str, content: object) -> None:
+    text = json.dumps(content, indent=0)
+    if os.path.isfile(path):
+        with open(path, encoding='utf-8') as f:
+            if f.read() == text:
+                return
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(text)
+
+
+def write_temporal_qa(out_dir: str, videos_per_caption: int = 8,
+                      color_changes: bool = False) -> Dict[str, str]:
+    """Write the QA annotations of a temporal-shapes build in ``out_dir`` (VideoQADataset's format):
+    ``qa_train.json`` / ``qa_test.json`` (one question per video, ``question_id`` = the video's index in
+    its split, ``type`` = ``direction`` / ``size`` / ``color``) and ``answer_list.json``. Files whose
+    content is already right are not touched. Returns their absolute paths
+    (``qa_train``, ``qa_test``, ``answer_list``)."""
+    out_dir = os.path.abspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    events = all_events(color_changes)
+    paths = {key: os.path.join(out_dir, name) for key, name in QA_FILES.items()}
+    for split, per_caption in (('train', videos_per_caption), ('test', 1)):
+        entries = []
+        for index in range(len(events) * per_caption):
+            question, answer, question_type = qa_of_event(events[index // per_caption])
+            entries.append(dict(video=f'{split}/{index:05d}.mp4', question=question, answer=answer,
+                                question_id=index, type=question_type))
+        _write_json_if_changed(paths[f'qa_{split}'], entries)
+    _write_json_if_changed(paths['answer_list'], qa_answer_list(color_changes))
+    return paths
+
+
 def build_temporal_shapes(out_dir: str, seed: int = 0, videos_per_caption: int = 8, num_frames: int = 16,
                           size: int = 64, fps: int = 8, color_changes: bool = False,
                           codec: str = 'mpeg4') -> Dict[str, str]:
     """Write the dataset under ``out_dir`` (``videos/{train,test}/*.mp4``, ``train.json``,
-    ``test.json`` in VideoTextDataset's format, and a manifest). Returns immediately when ``out_dir``
-    already holds a complete build with the same parameters.
+    ``test.json`` in VideoTextDataset's format, and a manifest) and its QA split
+    (:func:`write_temporal_qa`). Returns immediately when ``out_dir`` already holds a complete build with
+    the same parameters.
 
     Returns:
-        ``dict(train=<train.json>, test=<test.json>, media_root=<out_dir>/videos)`` (absolute paths).
+        ``dict(train=<train.json>, test=<test.json>, media_root=<out_dir>/videos, qa_train=<qa_train.json>,
+        qa_test=<qa_test.json>, answer_list=<answer_list.json>)`` (absolute paths).
     """
     if videos_per_caption < 1 or size % 2 or size < 16 or num_frames < 2:
         raise ValueError(f'build_temporal_shapes: need videos_per_caption >= 1, an even size >= 16 and '
@@ -241,6 +300,7 @@ def build_temporal_shapes(out_dir: str, seed: int = 0, videos_per_caption: int =
                   num_frames=num_frames, size=size, fps=fps, color_changes=color_changes, codec=codec)
     paths = dict(train=os.path.join(out_dir, 'train.json'), test=os.path.join(out_dir, 'test.json'),
                  media_root=os.path.join(out_dir, 'videos'))
+    paths.update(write_temporal_qa(out_dir, videos_per_caption, color_changes))
     if _is_complete(out_dir, params):
         return paths
     manifest_path = os.path.join(out_dir, MANIFEST)

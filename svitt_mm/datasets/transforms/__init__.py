@@ -1,16 +1,18 @@
 """Data pipeline transforms (registered in ``TRANSFORMS``) and the batch collate function."""
 from .clip_augment import ClipFlip, ClipRandomResizedCrop, ClipResize
-from .formatting import PackVideoTextInputs, video_text_collate
+from .formatting import PackVideoQAInputs, PackVideoTextInputs, video_text_collate
 from .frame_order import FRAME_ORDER_MODES, ReorderFrames, frame_permutation
 from .frame_sampling import SampleFrames, sample_frame_indices, segment_bounds
-from .text import CleanCaptions, TokenizeCaptions, clean_caption, load_tokenizer
-from .video_reading import (DecodeVideoFrames, OpenVideo, VideoDecodeError, VideoReader, open_video,
-                            read_frames)
+from .image_loading import LoadImageAsClip
+from .text import CleanCaptions, TokenizeCaptions, TokenizeQA, clean_caption, load_tokenizer
+from .video_reading import (DecodeVideoFrames, OpenVideo, VideoDecodeError, VideoReader, check_video,
+                            open_video, read_frames)
 
 __all__ = [
     'ClipFlip', 'ClipRandomResizedCrop', 'ClipResize', 'PackVideoTextInputs', 'video_text_collate',
     'FRAME_ORDER_MODES', 'ReorderFrames', 'frame_permutation',
     'SampleFrames', 'sample_frame_indices', 'segment_bounds', 'CleanCaptions', 'TokenizeCaptions',
     'clean_caption', 'load_tokenizer', 'DecodeVideoFrames', 'OpenVideo', 'VideoDecodeError',
-    'VideoReader', 'open_video', 'read_frames',
+    'VideoReader', 'check_video', 'open_video', 'read_frames', 'LoadImageAsClip',
+    'PackVideoQAInputs', 'TokenizeQA',
 ]

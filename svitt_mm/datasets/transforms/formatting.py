@@ -63,3 +63,55 @@ def video_text_collate(data_batch: Sequence[Dict]) -> Dict[str, List]:
     """
     return dict(inputs=[item['inputs'] for item in data_batch],
                 data_samples=[item['data_samples'] for item in data_batch])
+
+
+QA_REQUIRED_KEYS = {
+    'imgs': 'DecodeVideoFrames',
+    'num_clips': 'SampleFrames',
+    'clip_len': 'SampleFrames',
+    'question_ids': 'TokenizeQA',
+    'question_mask': 'TokenizeQA',
+    'answer_ids': 'TokenizeQA',
+    'answer_mask': 'TokenizeQA',
+    'answer_weights': 'TokenizeQA',
+    'answers': 'the dataset',
+    'question_id': 'the dataset',
+    'sample_idx': 'the dataset',
+}
+
+
+@TRANSFORMS.register_module()
+class PackVideoQAInputs(BaseTransform):
+    """Final step of a video QA pipeline.
+
+    Returns:
+        ``{'inputs': uint8 Tensor [K, T, 3, H, W], 'data_samples': {'question_ids': LongTensor [Lq],
+        'question_mask': LongTensor [Lq], 'answer_ids': LongTensor [n, La], 'answer_mask': LongTensor
+        [n, La], 'answer_weights': FloatTensor [n], 'answers': list[str] (the ground truth as annotated),
+        'question_id': int | str, 'question_type': str | None, 'sample_idx': int}}``.
+    """
+
+    def transform(self, results: Dict) -> Dict:
+        missing = [key for key in QA_REQUIRED_KEYS if key not in results]
+        if missing:
+            raise KeyError('PackVideoQAInputs: missing ' + ', '.join(
+                f'{key!r} (set by {QA_REQUIRED_KEYS[key]})' for key in missing))
+        # The video layout is PackVideoTextInputs'; the caption fields it needs are filled with the
+        # question so that its checks and messages apply unchanged.
+        video = PackVideoTextInputs().transform(dict(
+            imgs=results['imgs'], num_clips=results['num_clips'], clip_len=results['clip_len'],
+            video_path=results.get('video_path', 'unknown video'), text_ids=results['question_ids'][None],
+            text_mask=results['question_mask'][None], video_id=0, sample_idx=results['sample_idx'],
+            captions=[results.get('question', '')]))['inputs']
+        data_sample = dict(
+            question_ids=torch.as_tensor(results['question_ids'], dtype=torch.long),
+            question_mask=torch.as_tensor(results['question_mask'], dtype=torch.long),
+            answer_ids=torch.as_tensor(results['answer_ids'], dtype=torch.long),
+            answer_mask=torch.as_tensor(results['answer_mask'], dtype=torch.long),
+            answer_weights=torch.as_tensor(results['answer_weights'], dtype=torch.float32),
+            answers=list(results['answers']),
+            question_id=results['question_id'],
+            question_type=results.get('question_type'),
+            sample_idx=int(results['sample_idx']),
+        )
+        return dict(inputs=video, data_samples=data_sample)

@@ -1,4 +1,5 @@
 from .contrastive import ContrastiveHead
+from .lm_head import LanguageModelHead
 from .matching import MatchingHead
 
-__all__ = ['ContrastiveHead', 'MatchingHead']
+__all__ = ['ContrastiveHead', 'MatchingHead', 'LanguageModelHead']

@@ -26,6 +26,17 @@ def key_padding_bias(key_mask: Optional[Tensor], dtype: torch.dtype) -> Optional
     return bias.masked_fill(~key_mask, torch.finfo(dtype).min)[:, None, None, :]
 
 
+def causal_key_bias(key_mask: Optional[Tensor], length: int, dtype: torch.dtype,
+                    device: torch.device) -> Tensor:
+    """Additive self-attention bias ``[B or 1, 1, L, L]``: query ``i`` sees keys ``j <= i`` that are
+    valid in the bool ``key_mask`` ``[B, L]`` (``None`` = all valid); others get ``finfo(dtype).min``."""
+    allowed = torch.ones(length, length, dtype=torch.bool, device=device).tril()[None, None]
+    if key_mask is not None:
+        allowed = allowed & key_mask[:, None, None, :]
+    bias = torch.zeros(allowed.shape, dtype=dtype, device=device)
+    return bias.masked_fill(~allowed, torch.finfo(dtype).min)
+
+
 def cls_attention_probs(q: Tensor, k: Tensor, key_mask: Optional[Tensor]) -> Tensor:
     """Softmax attention of the first query over all keys, averaged over heads.
 
@@ -96,10 +107,11 @@ class BertAttention(nn.Module):
         return x.view(batch, length, self.num_heads, -1).transpose(1, 2)
 
     def forward(self, x: Tensor, context: Tensor, key_mask: Optional[Tensor] = None,
-                return_cls_probs: bool = False) -> Tuple[Tensor, Optional[Tensor]]:
+                return_cls_probs: bool = False, causal: bool = False) -> Tuple[Tensor, Optional[Tensor]]:
         """Attend from ``x`` ``[B, L, C]`` to ``context`` ``[B, Nk, Ck]``.
 
-        ``key_mask``: optional bool ``[B, Nk]``, ``True`` = valid key. Returns the updated ``x``
+        ``key_mask``: optional bool ``[B, Nk]``, ``True`` = valid key. ``causal`` (self-attention only,
+        ``Nk == L``): query ``i`` attends to keys ``<= i`` only. Returns the updated ``x``
         ``[B, L, C]`` and, if ``return_cls_probs``, the softmax probabilities of the first query
         (the [CLS] token) over the keys averaged over heads, float32 ``[B, Nk]`` (before dropout),
         else ``None``.
@@ -107,7 +119,10 @@ class BertAttention(nn.Module):
         q = self._split_heads(self.query(x))
         k = self._split_heads(self.key(context))
         v = self._split_heads(self.value(context))
-        bias = key_padding_bias(key_mask, q.dtype)
+        if causal:
+            bias = causal_key_bias(key_mask, x.shape[1], q.dtype, q.device)
+        else:
+            bias = key_padding_bias(key_mask, q.dtype)
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias, dropout_p=self.attn_dropout if self.training else 0.0)
         cls_probs = None
@@ -121,12 +136,13 @@ class BertLayer(nn.Module):
     """One encoder layer: self-attention -> (optional) cross-attention -> GELU feed-forward.
 
     Text-only layers have ``cross_attn = None``; fusion layers cross-attend to visual tokens of width
-    ``visual_width``.
+    ``visual_width``. ``causal=True`` makes the self-attention causal (decoder layers).
     """
 
     def __init__(self, hidden_size: int, num_heads: int, intermediate_size: int, layer_norm_eps: float,
-                 dropout: float, visual_width: Optional[int] = None) -> None:
+                 dropout: float, visual_width: Optional[int] = None, causal: bool = False) -> None:
         super().__init__()
+        self.causal = causal
         self.self_attn = BertAttention(hidden_size, num_heads, hidden_size, layer_norm_eps, dropout)
         self.cross_attn = None
         if visual_width is not None:
@@ -143,7 +159,7 @@ class BertLayer(nn.Module):
         ``[B, Nv, Cv]`` and bool ``visual_mask`` ``[B, Nv]`` (or ``None``). Returns ``x`` ``[B, L, C]`` and
         the head-averaged text-[CLS] cross-attention probabilities ``[B, Nv]`` if ``return_cls_probs``.
         """
-        x, _ = self.self_attn(x, x, text_mask)
+        x, _ = self.self_attn(x, x, text_mask, causal=self.causal)
         cls_probs = None
         if self.cross_attn is not None:
             x, cls_probs = self.cross_attn(x, visual_tokens, visual_mask, return_cls_probs)

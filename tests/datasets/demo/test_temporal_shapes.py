@@ -135,3 +135,47 @@ def test_command_line(tmp_path, capsys):
 def test_bad_parameters():
     with pytest.raises(ValueError, match='size=33'):
         build_temporal_shapes('/nonexistent', size=33)
+
+
+def test_qa_split_asks_what_the_caption_says(small_build):
+    from svitt_mm.datasets import VideoQADataset
+    from svitt_mm.datasets.demo.temporal_shapes import qa_answer_list
+    paths, _ = small_build
+    with open(paths['answer_list']) as f:
+        assert json.load(f) == qa_answer_list() == ['left', 'right', 'up', 'down', 'grow', 'shrink']
+    for split, per_caption in (('train', 2), ('test', 1)):
+        with open(paths[split]) as f:
+            video_captions = {entry['video']: entry['caption'] for entry in json.load(f)}
+        dataset = VideoQADataset(paths[f'qa_{split}'], paths['media_root'], answer_list=paths['answer_list'])
+        assert len(dataset) == 72 * per_caption == len(video_captions)
+        for index in range(len(dataset)):
+            info = dataset.get_data_info(index)
+            caption = video_captions[os.path.relpath(info['video_path'], paths['media_root'])]
+            color, shape, motion = caption.split(' ', 3)[1:]
+            assert info['question_id'] == index
+            if motion.startswith('moves'):
+                assert info['question'] == f'which way does the {color} {shape} move?'
+                assert (info['answers'], info['question_type']) == ([motion.split()[1]], 'direction')
+            else:
+                assert info['question'] == f'does the {color} {shape} grow or shrink?'
+                assert (info['answers'], info['question_type']) == ([motion[:-1]], 'size')
+
+
+def test_qa_files_are_rewritten_only_when_changed_and_retrieval_files_untouched(tmp_path):
+    params = dict(videos_per_caption=1, num_frames=4, size=16)
+    paths = build_temporal_shapes(str(tmp_path), **params)
+    stamps = {key: os.path.getmtime(paths[key]) for key in ('train', 'test', 'qa_train', 'answer_list')}
+    with open(paths['train'], 'rb') as f:
+        train_bytes = f.read()
+    os.remove(paths['qa_test'])
+    assert build_temporal_shapes(str(tmp_path), **params) == paths
+    assert os.path.isfile(paths['qa_test'])  # a reused build gets its missing QA file back
+    assert {key: os.path.getmtime(paths[key]) for key in stamps} == stamps
+    with open(paths['train'], 'rb') as f:
+        assert f.read() == train_bytes
+    colour_qa = build_temporal_shapes(str(tmp_path / 'colours'), color_changes=True, **params)
+    with open(colour_qa['qa_test']) as f:
+        entries = json.load(f)
+    changes = [e for e in entries if e['type'] == 'color']
+    assert len(changes) == 36 and changes[0]['question'] == 'what color does the circle turn?'
+    assert changes[0]['answer'] == 'green'  # circle from red to green: the colour at the end

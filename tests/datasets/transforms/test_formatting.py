@@ -52,3 +52,39 @@ def test_collate_keeps_items_apart():
     assert [v.shape for v in batch['inputs']] == [(2, 3, 3, 4, 5)] * 2
     assert [len(s['captions']) for s in batch['data_samples']] == [1, 3]
     assert FUNCTIONS.get('video_text_collate') is video_text_collate
+
+
+def qa_results(num_clips=2, clip_len=3):
+    results = packed_results(num_clips, clip_len)
+    for key in ('text_ids', 'text_mask', 'captions', 'video_id'):
+        del results[key]
+    results.update(question_ids=np.arange(5), question_mask=np.array([1, 1, 1, 0, 0]),
+                   answer_ids=np.array([[101, 7, 102], [101, 8, 102]]), answer_mask=np.ones((2, 3), np.int64),
+                   answer_weights=np.array([0.75, 0.25], np.float32), answers=['a', 'a', 'a', 'b'],
+                   question_id='q3', question_type='size', question='grows?')
+    return results
+
+
+def test_pack_qa_layout_and_values():
+    from svitt_mm.datasets.transforms.formatting import PackVideoQAInputs
+    packed = PackVideoQAInputs()(qa_results())
+    assert torch.equal(packed['inputs'], PackVideoTextInputs()(packed_results())['inputs'])
+    sample = packed['data_samples']
+    assert sample['question_ids'].tolist() == [0, 1, 2, 3, 4] and sample['question_ids'].dtype == torch.long
+    assert sample['question_mask'].tolist() == [1, 1, 1, 0, 0]
+    assert sample['answer_ids'].tolist() == [[101, 7, 102], [101, 8, 102]]
+    assert sample['answer_weights'].tolist() == [0.75, 0.25]
+    assert sample['answers'] == ['a', 'a', 'a', 'b'] and sample['question_id'] == 'q3'
+    assert sample['question_type'] == 'size' and sample['sample_idx'] == 3
+
+
+def test_pack_qa_names_missing_keys_and_checks_frames():
+    from svitt_mm.datasets.transforms.formatting import PackVideoQAInputs
+    results = qa_results()
+    del results['answer_weights']
+    with pytest.raises(KeyError, match="'answer_weights' \\(set by TokenizeQA\\)"):
+        PackVideoQAInputs()(results)
+    results = qa_results()
+    results['clip_len'] = 4
+    with pytest.raises(ValueError, match='num_clips \\* clip_len = 8'):
+        PackVideoQAInputs()(results)

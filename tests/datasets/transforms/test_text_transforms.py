@@ -77,3 +77,28 @@ def test_uncached_hub_id_offline_is_a_clear_error():
 def test_bad_max_length():
     with pytest.raises(ValueError, match='max_length'):
         TokenizeCaptions(tokenizer=MINILM, max_length=1)
+
+
+def test_tokenize_qa_cleans_merges_and_weights_answers(tokenizer_path):
+    from transformers import BertTokenizerFast
+
+    from svitt_mm.datasets.transforms import TokenizeQA
+    tokenizer = BertTokenizerFast.from_pretrained(tokenizer_path)
+    transform = TokenizeQA(MINILM, max_question_len=10, max_answer_len=4)
+    out = transform(dict(question='Which way does the RED circle move?',
+                         answers=['Left', 'up', 'left!', 'left', 'red circle now']))
+    question = tokenizer('which way does the red circle move', padding='max_length', max_length=10)
+    assert out['question_ids'].tolist() == question['input_ids']
+    assert out['question_mask'].tolist() == question['attention_mask']
+    # 'Left', 'left!' and 'left' are one answer after cleaning: weight 3/5.
+    answers = tokenizer(['left', 'up', 'red circle now'], padding='max_length', truncation=True,
+                        max_length=4)
+    assert out['answer_ids'].tolist() == answers['input_ids']
+    assert out['answer_mask'].tolist() == answers['attention_mask']
+    # Truncation keeps the end-of-answer [SEP]: "red circle now" -> [CLS] red circle [SEP].
+    expected = tokenizer.convert_tokens_to_ids(['[CLS]', 'red', 'circle', '[SEP]'])
+    assert out['answer_ids'][2].tolist() == expected
+    np.testing.assert_allclose(out['answer_weights'], [0.6, 0.2, 0.2])
+    assert out['answer_weights'].dtype == np.float32 and out['answer_ids'].dtype == np.int64
+    with pytest.raises(ValueError, match='max_answer_len must be an int >= 3'):
+        TokenizeQA(MINILM, max_answer_len=2)

@@ -73,3 +73,36 @@ def test_float16_autocast_on_gpu_matches_float32():
         with torch.autocast('cuda', dtype=torch.float16):
             half = encoder(ids, text_mask, visual, visual_mask).states
     torch.testing.assert_close(half.float(), reference, atol=5e-2, rtol=0)
+
+
+def test_causal_key_bias_combines_order_and_padding():
+    from svitt_mm.models.text.bert_layers import causal_key_bias
+    mask = torch.tensor([[True, True, False]])
+    bias = causal_key_bias(mask, 3, torch.float32, torch.device('cpu'))
+    low = torch.finfo(torch.float32).min
+    assert bias.shape == (1, 1, 3, 3)
+    assert bias[0, 0].tolist() == [[0.0, low, low], [0.0, 0.0, low], [0.0, 0.0, low]]
+    assert causal_key_bias(None, 2, torch.float32, torch.device('cpu'))[0, 0].tolist() == [[0.0, low],
+                                                                                           [0.0, 0.0]]
+
+
+def test_causal_layer_ignores_future_tokens_and_matches_masked_reference():
+    from svitt_mm.models.text import BertLayer
+    torch.manual_seed(0)
+    layer = BertLayer(16, 2, 32, 1e-12, 0.0, visual_width=16, causal=True).eval()
+    bidirectional = BertLayer(16, 2, 32, 1e-12, 0.0, visual_width=16).eval()
+    bidirectional.load_state_dict(layer.state_dict())
+    x = torch.randn(2, 5, 16)
+    context = torch.randn(2, 4, 16)
+    mask = torch.ones(2, 5, dtype=torch.bool)
+    with torch.no_grad():
+        out, _ = layer(x, mask, context)
+        changed = x.clone()
+        changed[:, 3:] = torch.randn(2, 2, 16)  # new future tokens: outputs before position 3 stay
+        torch.testing.assert_close(layer(changed, mask, context)[0][:, :3], out[:, :3])
+        assert not torch.allclose(bidirectional(changed, mask, context)[0][:, :3],
+                                  bidirectional(x, mask, context)[0][:, :3])
+        # Position i of the causal layer == the bidirectional layer run on the prefix x[:, :i+1].
+        for i in range(5):
+            prefix_out, _ = bidirectional(x[:, :i + 1], mask[:, :i + 1], context)
+            torch.testing.assert_close(out[:, i], prefix_out[:, i], atol=1e-5, rtol=1e-5)

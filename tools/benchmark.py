@@ -5,12 +5,20 @@ clips/s and peak memory, with ratios against the first (baseline) entry measured
                               [--backward] [--repeats N] [--warmup N] [--threads N]
                               [--out results.json] [--plot cost.png]
     python tools/benchmark.py --op --frames 4 8 16 [--backward] [--tokens-per-frame 196] ...
+    python tools/benchmark.py --data CONFIG [--batches 20] [--batch-size B] [--num-workers W]
 
 Config mode builds each config's video encoder (``model.vision_encoder``) with random weights
 (``pretrained=None``) and ``max_frames=T``; no data or checkpoints are needed. Put the dense baseline
 first. ``--op`` mode compares ``BlockSparseAttention`` with ``DenseAttention`` on ``q, k, v`` of shape
 ``[B, heads, 1 + tokens_per_frame * T, head_dim]`` (no position bias). Forward runs in eval mode
 (deterministic sparse patterns) under ``no_grad``; ``--backward`` adds forward+backward in train mode.
+The first call of each case is timed on its own (``first_call_s``: lazy initialisation and any
+``torch.compile`` compilation), then ``--warmup`` more untimed calls, then ``--repeats`` timed ones.
+Peak memory: CUDA's ``max_memory_allocated``; on CPU the growth of the process' peak resident set
+during one extra call (:func:`svitt_mm.utils.cost.peak_rss_mb`).
+
+``--data`` mode iterates the config's ``train_dataloader`` (its workers, pinning and persistence) for
+``--batches`` batches and reports clips/s and the time the loop waited for each batch.
 """
 from __future__ import annotations
 
@@ -20,7 +28,9 @@ import json
 import os
 import os.path as osp
 import platform
+import statistics
 import sys
+import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
@@ -31,6 +41,7 @@ from torch import Tensor, nn
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from svitt_mm.registry import ATTENTION_OPS, BACKBONES  # noqa: E402
 from svitt_mm.utils import count_flops, median_seconds, register_all_modules  # noqa: E402
+from svitt_mm.utils.cost import peak_rss_mb  # noqa: E402
 
 PHASES = ('forward', 'forward_backward')
 
@@ -40,8 +51,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('configs', nargs='*', help='config files; the first one is the baseline')
     parser.add_argument('--op', action='store_true',
                         help='benchmark one attention layer (BlockSparseAttention vs DenseAttention)')
+    parser.add_argument('--data', metavar='CONFIG', default=None,
+                        help="dataloader throughput of CONFIG's train_dataloader")
+    parser.add_argument('--batches', type=int, default=20, help='--data: batches to iterate')
+    parser.add_argument('--num-workers', type=int, default=None,
+                        help="--data: override the config's num_workers")
     parser.add_argument('--frames', type=int, nargs='+', default=[4, 8, 16])
-    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--batch-size', type=int, default=None,
+                        help="clips per batch (default 1; --data: the config's batch size)")
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--backward', action='store_true', help='also time forward+backward (train mode)')
     parser.add_argument('--repeats', type=int, default=5, help='timed calls; the median is reported')
@@ -58,8 +75,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     op.add_argument('--local-blocks', type=int, default=1)
     op.add_argument('--random-blocks', type=int, default=3)
     args = parser.parse_args(argv)
-    if args.op == bool(args.configs):
-        parser.error('give either CONFIG files or --op (not both, not neither)')
+    if sum((args.op, bool(args.configs), args.data is not None)) != 1:
+        parser.error('give exactly one of: CONFIG files, --op, --data CONFIG')
+    args.batch_size_given = args.batch_size is not None
+    if args.batch_size is None:
+        args.batch_size = 1
+    if args.batches < 1:
+        parser.error(f'--batches must be >= 1, got {args.batches}')
     for key in ('batch_size', 'repeats', 'heads', 'head_dim', 'tokens_per_frame', 'block_size'):
         if getattr(args, key) < 1:
             parser.error(f'--{key.replace("_", "-")} must be >= 1, got {getattr(args, key)}')
@@ -93,7 +115,9 @@ def machine_info(device: torch.device) -> Dict[str, object]:
         'threads': torch.get_num_threads(),
         'cpu_count': os.cpu_count(),
         'peak_memory': ('torch.cuda.max_memory_allocated during the timed calls (MiB)'
-                        if device.type == 'cuda' else 'not measured on CPU (null)'),
+                        if device.type == 'cuda' else
+                        'growth of the process peak RSS (VmHWM reset via /proc/self/clear_refs) during one '
+                        'extra call (MiB)'),
     }
 
 
@@ -134,14 +158,19 @@ def measure(module: nn.Module, forward: Callable[[], object], loss: Callable[[ob
                 tensor.grad = None
             loss(forward()).backward()
 
+    first_call = median_seconds(step, repeats=1, warmup=0, device=device)
     flops = count_flops(step)
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
     seconds = median_seconds(step, args.repeats, args.warmup, device)
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == 'cuda' else None
+    if device.type == 'cuda':
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        peak = peak_rss_mb(step)
     return {'phase': phase, 'flops': flops, 'gflops': flops / 1e9, 'seconds': seconds,
-            'ms': seconds * 1e3, 'clips_per_s': args.batch_size / seconds, 'peak_memory_mb': peak}
+            'ms': seconds * 1e3, 'first_call_s': first_call, 'clips_per_s': args.batch_size / seconds,
+            'peak_memory_mb': peak}
 
 
 def encoder_cases(args: argparse.Namespace, device: torch.device):
@@ -210,8 +239,53 @@ def format_table(records: List[Dict[str, object]], baseline: str) -> str:
             f'{r["ms"]:>10.2f}{r["clips_per_s"]:>9.2f}{peak:>9}{r["time_ratio"]:>10.3f}{flop_ratio:>11}'
             f'{r["speedup"]:>9.2f}  {r["note"]}')
     lines.append(f'ratios against {baseline} at the same T and phase, measured in this run; '
-                 f'speed-up = baseline time / time; ms = median; peak MB: CUDA only.')
+                 f'speed-up = baseline time / time; ms = median; peak MB: CUDA allocator peak, '
+                 f'CPU peak-RSS growth.')
     return '\n'.join(lines)
+
+
+def data_throughput(args: argparse.Namespace) -> Dict[str, object]:
+    """Iterate the ``train_dataloader`` of ``args.data`` for ``args.batches`` batches.
+
+    Returns the settings used and, per batch, the seconds the loop waited for it (decoding, augmentation
+    and collation not hidden by the workers); the first batch (worker start-up) is reported apart.
+    """
+    from mmengine.runner import Runner
+
+    from svitt_mm.utils import check_required_inputs
+
+    if not osp.isfile(args.data):
+        raise SystemExit(f'benchmark: config file not found: {args.data}')
+    cfg = Config.fromfile(args.data)
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    check_required_inputs(cfg)
+    loader_cfg = copy.deepcopy(cfg.train_dataloader)
+    if args.num_workers is not None:
+        loader_cfg['num_workers'] = args.num_workers
+        if args.num_workers == 0:
+            loader_cfg['persistent_workers'] = False
+    if args.batch_size_given:
+        loader_cfg['batch_size'] = args.batch_size
+    loader = Runner.build_dataloader(loader_cfg, seed=args.seed)
+    waits = []
+    iterator = iter(loader)
+    for _ in range(args.batches + 1):
+        start = time.perf_counter()
+        if next(iterator, None) is None:
+            break
+        waits.append(time.perf_counter() - start)
+    if len(waits) < 2:
+        raise SystemExit(f'benchmark: {args.data} train_dataloader gave fewer than 2 batches')
+    steady = waits[1:]
+    steady_clips = len(steady) * loader_cfg['batch_size']  # train loaders drop the last partial batch
+    return {'config': args.data, 'batch_size': loader_cfg['batch_size'],
+            'num_workers': loader_cfg.get('num_workers', 0),
+            'pin_memory': loader_cfg.get('pin_memory', False),
+            'persistent_workers': loader_cfg.get('persistent_workers', False),
+            'batches': len(steady), 'first_batch_s': waits[0],
+            'median_batch_wait_s': statistics.median(steady), 'max_batch_wait_s': max(steady),
+            'clips_per_s': steady_clips / sum(steady) if sum(steady) else float('inf')}
 
 
 def plot_costs(records: List[Dict[str, object]], path: str, title: str) -> None:
@@ -249,6 +323,21 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     register_all_modules()
+    if args.data is not None:
+        data = data_throughput(args)
+        print(f"{data['config']}: {data['clips_per_s']:.1f} clips/s over {data['batches']} batches of "
+              f"{data['batch_size']} ({data['num_workers']} workers); wait per batch: median "
+              f"{data['median_batch_wait_s'] * 1e3:.1f} ms, max {data['max_batch_wait_s'] * 1e3:.1f} ms; "
+              f"first batch {data['first_batch_s']:.2f} s")
+        results = {'mode': 'data', 'machine': machine_info(torch.device('cpu')),
+                   'settings': {k: v for k, v in vars(args).items() if k not in ('out', 'plot')},
+                   'results': data}
+        if args.out:
+            os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+            with open(args.out, 'w') as f:
+                json.dump(results, f, indent=2)
+            print(f'wrote {args.out}')
+        return results
     device = torch.device(args.device)
     phases = PHASES if args.backward else PHASES[:1]
     cases = op_cases(args, device) if args.op else encoder_cases(args, device)

@@ -1,6 +1,10 @@
-"""Measuring the cost of a computation: FLOPs (torch's ``FlopCounterMode``) and median wall-clock time."""
+"""Measuring the cost of a computation: FLOPs (torch's ``FlopCounterMode``), median wall-clock time and
+peak resident memory on CPU (Linux ``/proc``)."""
 from __future__ import annotations
 
+import ctypes
+import gc
+import os.path as osp
 import statistics
 import time
 from typing import Callable, Optional
@@ -66,3 +70,38 @@ def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1,
         sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def _rss_kib(field: str) -> int:
+    """``VmRSS`` / ``VmHWM`` of this process in KiB, from ``/proc/self/status``."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise RuntimeError(f'{field} not found in /proc/self/status')
+
+
+def peak_rss_mb(fn: Callable[[], object]) -> Optional[float]:
+    """Peak growth of this process' resident memory (MiB) while ``fn()`` runs, or ``None`` where Linux'
+    ``/proc/self/clear_refs`` cannot reset the high-water mark.
+
+    Freed memory is first returned to the OS (``gc``, glibc ``malloc_trim``); then ``VmHWM`` is reset to
+    the current RSS, ``fn()`` runs, and the result is ``VmHWM - RSS before``: every page the call touched
+    at its peak, allocator overhead included (what ``torch.cuda.max_memory_allocated`` measures on GPU,
+    plus fragmentation).
+    """
+    if not osp.exists('/proc/self/clear_refs'):
+        return None
+    gc.collect()
+    try:
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    before = _rss_kib('VmRSS')
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')  # reset the peak RSS (VmHWM) to the current RSS
+    except OSError:
+        return None
+    fn()
+    return (_rss_kib('VmHWM') - before) / 1024

@@ -31,6 +31,7 @@ train_dataloader = dict(
     batch_size=32,
     num_workers=2,
     persistent_workers=True,
+    pin_memory=True,  # page-locked batches for asynchronous host-to-GPU copies (ignored without a GPU)
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='svitt_mm.video_text_collate'),
     drop_last=True,
@@ -42,6 +43,7 @@ val_dataloader = dict(
     batch_size=32,
     num_workers=2,
     persistent_workers=True,
+    pin_memory=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='svitt_mm.video_text_collate'),
     dataset=dict(type='VideoTextDataset', ann_file=f'{data_root}/test.json',

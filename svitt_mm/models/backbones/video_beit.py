@@ -11,6 +11,7 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from timm.layers import DropPath, Mlp, PatchEmbed, trunc_normal_
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from svitt_mm.registry import ATTENTION_OPS, BACKBONES, TOKEN_PRUNERS
 
@@ -116,6 +117,10 @@ class VideoBEiT(BaseModule):
         prune_layers: 0-based layers after which tokens are pruned (SViTT: ``(3, 6, 9)``).
         token_order: ``'raster'``, ``'zcurve'`` or ``'hilbert'`` (:mod:`.token_order`).
         pretrained: BEiT weights (HF model directory or weights file) loaded by :meth:`init_weights`.
+        with_cp: activation checkpointing: in training, each block's activations are recomputed in the
+            backward pass instead of stored (non-reentrant ``torch.utils.checkpoint``; the relative position
+            bias, the token positions and the random sparse pattern, replayed from the saved RNG state,
+            take part in the recomputation, so outputs and gradients equal those without it).
         init_cfg: MMEngine init config.
     """
 
@@ -125,7 +130,8 @@ class VideoBEiT(BaseModule):
                  norm_eps: float = 1e-12, max_frames: int = 4,
                  attention: Union[dict, Sequence[dict], None] = None, pruner: Optional[dict] = None,
                  prune_layers: Sequence[int] = (), token_order: str = 'raster',
-                 pretrained: Optional[str] = None, init_cfg: Optional[dict] = None) -> None:
+                 pretrained: Optional[str] = None, with_cp: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if img_size % patch_size:
             raise ValueError(f'img_size={img_size} is not divisible by patch_size={patch_size}')
@@ -145,6 +151,7 @@ class VideoBEiT(BaseModule):
         self.token_order = token_order
         self.prune_layers = prune_layers
         self.pretrained = pretrained
+        self.with_cp = bool(with_cp)
 
         self.patch_embed = PatchEmbed(img_size, patch_size, in_channels, embed_dims)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
@@ -218,7 +225,10 @@ class VideoBEiT(BaseModule):
         index = RelativePositionIndex(positions, self.frame_grid, self.max_frames)
         kept = []
         for layer, block in enumerate(self.blocks):
-            x, global_probs = block(x, index)
+            if self.with_cp and self.training and torch.is_grad_enabled():
+                x, global_probs = checkpoint(block, x, index, use_reentrant=False)
+            else:
+                x, global_probs = block(x, index)
             if layer in self.prune_layers:
                 x, positions = self._prune(x, positions, global_probs)
                 kept.append(positions)

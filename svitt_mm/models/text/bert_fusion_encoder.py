@@ -13,6 +13,7 @@ import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from svitt_mm.models.pruners import TokenPruner
 from svitt_mm.registry import BACKBONES, TOKEN_PRUNERS
@@ -57,6 +58,9 @@ class BertFusionEncoder(BaseModule):
             tokens ranked by the text [CLS] query's head-averaged cross-attention.
         pretrained: local HF BERT folder, hub id or ``package://`` spec; its weights are loaded by
             :meth:`init_weights`.
+        with_cp: activation checkpointing: in training, every layer's activations are recomputed in the
+            backward pass (non-reentrant ``torch.utils.checkpoint``, dropout replayed from the saved RNG
+            state); the text-guided pruning indices are computed outside the checkpointed layers.
 
     Attributes: ``hidden_size``, ``num_layers``, ``fusion_layer``; ``embeddings.word.weight``
     ``[vocab_size, hidden_size]`` is the word-embedding table to tie an MLM decoder to.
@@ -67,7 +71,7 @@ class BertFusionEncoder(BaseModule):
                  max_position_embeddings: int = 512, type_vocab_size: int = 2,
                  layer_norm_eps: float = 1e-12, dropout: float = 0.1, fusion_layer: int = 9,
                  visual_width: int = 768, pruner: Optional[Union[dict, TokenPruner]] = None,
-                 pretrained: Optional[str] = None) -> None:
+                 pretrained: Optional[str] = None, with_cp: bool = False) -> None:
         super().__init__()
         arch = dict(vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers,
                     num_heads=num_heads, intermediate_size=intermediate_size,
@@ -80,6 +84,7 @@ class BertFusionEncoder(BaseModule):
             raise ValueError(f'BertFusionEncoder: fusion_layer={fusion_layer} must be in '
                              f'[0, num_layers={arch["num_layers"]}]{source}')
         self.pretrained = pretrained
+        self.with_cp = bool(with_cp)
         self.hidden_size = arch['hidden_size']
         self.num_layers = arch['num_layers']
         self.fusion_layer = fusion_layer
@@ -144,7 +149,7 @@ class BertFusionEncoder(BaseModule):
         text_mask = _bool_mask(attention_mask, input_ids.shape, 'attention_mask')
         x = self.embeddings(input_ids)
         for layer in self.layers[:self.fusion_layer]:
-            x, _ = layer(x, text_mask)
+            x, _ = self._run_layer(layer, x, text_mask)
         return x
 
     def fuse(self, text_states: Tensor, attention_mask: Tensor, visual_tokens: Tensor,
@@ -170,7 +175,8 @@ class BertFusionEncoder(BaseModule):
         kept = []
         for index, layer in enumerate(self.layers[self.fusion_layer:]):
             prune_here = self.pruner is not None and index == self.pruner.layer
-            x, cls_probs = layer(x, text_mask, visual_tokens, visual_mask, return_cls_probs=prune_here)
+            x, cls_probs = self._run_layer(layer, x, text_mask, visual_tokens, visual_mask,
+                                           return_cls_probs=prune_here)
             if prune_here:
                 keep = self._select_visual(cls_probs, visual_mask)
                 visual_tokens = visual_tokens.gather(
@@ -178,6 +184,12 @@ class BertFusionEncoder(BaseModule):
                 visual_mask = None if visual_mask is None else visual_mask.gather(1, keep)
                 kept.append(keep)
         return FusionOutput(x, tuple(kept))
+
+    def _run_layer(self, layer: nn.Module, *args, **kwargs):
+        """``layer(*args, **kwargs)``, checkpointed when ``with_cp`` and training with gradients."""
+        if self.with_cp and self.training and torch.is_grad_enabled():
+            return checkpoint(layer, *args, use_reentrant=False, **kwargs)
+        return layer(*args, **kwargs)
 
     def _select_visual(self, cls_probs: Tensor, visual_mask: Optional[Tensor]) -> Tensor:
         """Kept visual positions ``[B, K + 1]`` (``[CLS]`` = 0 first) from text-[CLS] probs ``[B, Nv]``."""

@@ -1,5 +1,6 @@
-"""Does a video-text model use frame order? Evaluate retrieval with each test clip's frames in order,
-reversed, shuffled (fixed seed) and frozen (the middle frame repeated), and report the drop of each.
+"""Does a video-text model use frame order? Evaluate retrieval (or QA, for a QA config) with each test
+clip's frames in order, reversed, shuffled (fixed seed) and frozen (the middle frame repeated), and report
+the drop of each.
 
     python tools/analysis/temporal_probe.py CONFIG CHECKPOINT [--work-dir DIR] [--seed S]
                                             [--cfg-options k=v ...] [--out probe.json]
@@ -30,7 +31,7 @@ sys.path.insert(0, ROOT)
 # condition name -> ReorderFrames mode
 CONDITIONS: Dict[str, str] = {'in order': 'none', 'reversed': 'reverse', 'shuffled': 'shuffle',
                               'frozen': 'freeze'}
-PROBE_METRICS = ('t2v/R@1', 't2v/R@5', 'v2t/R@1', 'R_mean', 'itc/t2v/R@1')
+RETRIEVAL_METRICS = ('t2v/R@1', 't2v/R@5', 'v2t/R@1', 'R_mean', 'itc/t2v/R@1')
 REFERENCE = 'in order'
 
 
@@ -76,17 +77,26 @@ def run_probe(cfg: Config, seed: int = 0,
     return results
 
 
+def probe_metrics(results: Dict[str, Dict[str, float]]) -> List[str]:
+    """The metrics to report: the retrieval ones present, else QA accuracy (``acc`` and ``acc/<type>``)."""
+    reference = results[REFERENCE]
+    retrieval = [key for key in RETRIEVAL_METRICS if key in reference]
+    return retrieval or sorted(key for key in reference if key == 'acc' or key.startswith('acc/'))
+
+
 def probe_drops(results: Dict[str, Dict[str, float]],
-                metrics: Sequence[str] = PROBE_METRICS) -> Dict[str, Dict[str, float]]:
+                metrics: Optional[Sequence[str]] = None) -> Dict[str, Dict[str, float]]:
     """condition -> metric -> ``in order - condition`` (positive: the condition is worse)."""
     reference = results[REFERENCE]
+    metrics = probe_metrics(results) if metrics is None else metrics
     return {name: {key: float(reference[key]) - float(values[key]) for key in metrics if key in values}
             for name, values in results.items()}
 
 
 def format_probe_table(results: Dict[str, Dict[str, float]], title: str = '',
-                       metrics: Sequence[str] = PROBE_METRICS) -> str:
+                       metrics: Optional[Sequence[str]] = None) -> str:
     """Fixed-width table: one row per metric, per condition the value and (drop vs in order)."""
+    metrics = probe_metrics(results) if metrics is None else metrics
     drops = probe_drops(results, metrics)
     names = list(results)
     lines = [title] if title else []
@@ -102,8 +112,8 @@ def format_probe_table(results: Dict[str, Dict[str, float]], title: str = '',
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Retrieval with frames in order, reversed, shuffled '
-                                                 'and frozen')
+    parser = argparse.ArgumentParser(description='Retrieval or QA with frames in order, reversed, '
+                                                 'shuffled and frozen')
     parser.add_argument('config', help='config file (Python)')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where logs go (default: work_dirs/<config name>)')

@@ -1,4 +1,4 @@
-"""Print retrieval metrics as a table after every evaluation."""
+"""Print retrieval or QA metrics as a table after every evaluation."""
 from __future__ import annotations
 
 from typing import Dict, Optional
@@ -27,15 +27,35 @@ def format_retrieval_table(metrics: Dict[str, float], title: str = '') -> str:
     return '\n'.join(lines)
 
 
+def format_qa_table(metrics: Dict[str, float], title: str = '') -> str:
+    """Render QA accuracy ``acc`` and its per-question-type ``acc/<type>`` breakdown."""
+    lines = [title] if title else []
+    for key in ['acc'] + sorted(key for key in metrics if key.startswith('acc/')):
+        label = 'all' if key == 'acc' else key[len('acc/'):]
+        lines.append(f'{label:<16}{metrics[key]:>8.2f}')
+    if 'num_questions' in metrics:
+        lines.append(f'({int(metrics["num_questions"])} questions)')
+    return '\n'.join(lines)
+
+
+def format_metrics_table(metrics: Dict[str, float], title: str = '') -> Optional[str]:
+    """The retrieval or QA table of ``metrics`` (``None`` when they are neither)."""
+    if 't2v/R@1' in metrics:
+        return format_retrieval_table(metrics, f'{title} retrieval (%)')
+    if 'acc' in metrics:
+        return format_qa_table(metrics, f'{title} QA accuracy (%)')
+    return None
+
+
 @HOOKS.register_module()
 class MetricsTableHook(Hook):
-    """Log a readable retrieval table after validation and testing."""
+    """Log a readable retrieval or QA table after validation and testing."""
     priority = 'LOW'
 
     def _log(self, runner, metrics: Optional[Dict[str, float]], stage: str) -> None:
-        if metrics and 't2v/R@1' in metrics:
-            print_log('\n' + format_retrieval_table(metrics, f'{stage} retrieval (%)'),
-                      logger='current')
+        table = format_metrics_table(metrics or {}, stage)
+        if table:
+            print_log('\n' + table, logger='current')
 
     def after_val_epoch(self, runner, metrics=None) -> None:
         self._log(runner, metrics, f'epoch {runner.epoch} val')

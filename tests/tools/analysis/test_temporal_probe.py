@@ -105,7 +105,7 @@ def test_in_order_matches_test_tool_and_reversed_matches_explicit_pipeline(small
     assert probe['metrics']['reversed'] == reversed_metrics
 
     for name, metrics in probe['metrics'].items():
-        for key in probe_tool.PROBE_METRICS:
+        for key in probe_tool.RETRIEVAL_METRICS:
             assert probe['drops'][name][key] == pytest.approx(reference[key] - metrics[key], abs=1e-9)
     row = next(line for line in printed.splitlines() if line.startswith('t2v/R@1 '))
     drop = reference['t2v/R@1'] - probe['metrics']['frozen']['t2v/R@1']
@@ -120,4 +120,14 @@ def test_frame_bag_model_shows_no_drop_for_reversed_or_shuffled(small_data, tmp_
                                '--cfg-options', *tiny_options(config), *small_data])
     drops = probe_tool.probe_drops(results)
     for name in ('reversed', 'shuffled'):
-        assert drops[name] == {key: 0.0 for key in probe_tool.PROBE_METRICS}, name
+        assert drops[name] == {key: 0.0 for key in probe_tool.RETRIEVAL_METRICS}, name
+
+
+def test_qa_results_are_probed_by_accuracy_and_its_per_type_breakdown():
+    results = {'in order': {'acc': 80.0, 'acc/direction': 70.0, 'acc/size': 90.0, 'num_questions': 10},
+               'reversed': {'acc': 50.0, 'acc/direction': 40.0, 'acc/size': 60.0, 'num_questions': 10}}
+    assert probe_tool.probe_metrics(results) == ['acc', 'acc/direction', 'acc/size']
+    assert probe_tool.probe_drops(results)['reversed'] == {'acc': 30.0, 'acc/direction': 30.0,
+                                                           'acc/size': 30.0}
+    table = probe_tool.format_probe_table(results)
+    assert 'acc/direction' in table and '40.00 (+30.00)' in table and 'num_questions' not in table

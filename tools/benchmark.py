@@ -289,12 +289,13 @@ def data_throughput(args: argparse.Namespace) -> Dict[str, object]:
 
 
 def plot_costs(records: List[Dict[str, object]], path: str, title: str) -> None:
-    """Median time and GFLOPs against frames, one line per (name, phase), written to ``path`` (PNG)."""
+    """Median time, GFLOPs and peak memory against frames, one line per (name, phase), written to ``path``
+    (PNG)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    fig, (ax_time, ax_flops) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax_time, ax_flops, ax_memory) = plt.subplots(1, 3, figsize=(15, 4.2))
     series: Dict[tuple, List[Dict[str, object]]] = {}
     for record in records:
         series.setdefault((record['name'], record['phase']), []).append(record)
@@ -305,7 +306,10 @@ def plot_costs(records: List[Dict[str, object]], path: str, title: str) -> None:
         style = '-o' if phase == 'forward' else '--s'
         ax_time.plot(frames, [r['ms'] for r in rows], style, label=label)
         ax_flops.plot(frames, [r['gflops'] for r in rows], style, label=label)
-    for ax, ylabel in ((ax_time, 'median time (ms)'), (ax_flops, 'GFLOPs')):
+        ax_memory.plot(frames, [float('nan') if r['peak_memory_mb'] is None else r['peak_memory_mb']
+                                for r in rows], style, label=label)
+    for ax, ylabel in ((ax_time, 'median time (ms)'), (ax_flops, 'GFLOPs'),
+                       (ax_memory, 'peak memory (MiB)')):
         ax.set_xlabel('frames')
         ax.set_ylabel(ylabel)
         ax.set_xticks(sorted({r['frames'] for r in records}))

@@ -51,3 +51,21 @@ def media_path(path: str, index: int, key: str, value: Any, media_root: str) -> 
         raise ValueError(f'{path}: entry {index}: "{key}" {value!r} is outside the media root '
                          f'{media_root}; media paths must be relative to it (or absolute inside it)')
     return full
+
+
+def text_list(path: str, index: int, key: str, value: Any) -> List[str]:
+    """``value`` (``entry[index][key]`` of ``path``: a string or a list of strings) as a list of strings.
+
+    Raises:
+        ValueError: not a non-empty string or a non-empty list of non-empty strings; names the item.
+    """
+    where = f'{path}: entry {index}'
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, list) or not texts:
+        raise ValueError(f'{where}: "{key}" must be a non-empty string or a non-empty list of strings, '
+                         f'got {value!r}')
+    for i, text in enumerate(texts):
+        name = key if isinstance(value, str) else f'{key}[{i}]'
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f'{where}: "{name}" must be a non-empty string, got {text!r}')
+    return texts

@@ -9,7 +9,7 @@ from mmengine.registry import DefaultScope
 
 from svitt_mm.registry import DATASETS
 
-from .annotation_file import media_path, read_json_list, require_keys
+from .annotation_file import media_path, read_json_list, require_keys, text_list
 
 
 @DATASETS.register_module()
@@ -49,15 +49,6 @@ class ImageTextDataset(BaseDataset):
         with DefaultScope.overwrite_default_scope(scope):
             super().__init__(ann_file=ann_file, pipeline=list(pipeline), **kwargs)
 
-    def _captions_of(self, entry: Dict, index: int) -> List[str]:
-        caption = entry['caption']
-        captions = [caption] if isinstance(caption, str) else caption
-        if not isinstance(captions, list) or not captions or not all(
-                isinstance(text, str) and text.strip() for text in captions):
-            raise ValueError(f'{self.ann_file}: entry {index}: "caption" must be a non-empty string or a '
-                             f'non-empty list of non-empty strings, got {caption!r}')
-        return captions
-
     def load_data_list(self) -> List[Dict]:
         """Parse and validate the annotation file into data infos (see the class docstring)."""
         image_ids: Dict[str, int] = {}
@@ -67,7 +58,7 @@ class ImageTextDataset(BaseDataset):
             path = media_path(self.ann_file, index, 'image', entry['image'], self.media_root)
             image_id = image_ids.setdefault(path, len(image_ids))
             infos.extend(dict(img_path=path, captions=[caption], video_id=image_id)
-                         for caption in self._captions_of(entry, index))
+                         for caption in text_list(self.ann_file, index, 'caption', entry['caption']))
         if self.check_media:
             missing = [path for path in image_ids if not os.path.isfile(path)]
             if missing:

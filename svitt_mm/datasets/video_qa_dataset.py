@@ -9,7 +9,7 @@ from mmengine.registry import DefaultScope
 
 from svitt_mm.registry import DATASETS
 
-from .annotation_file import media_path, read_json_list, require_keys
+from .annotation_file import media_path, read_json_list, require_keys, text_list
 
 
 def read_answer_list(path: str) -> List[str]:
@@ -76,18 +76,6 @@ class VideoQADataset(BaseDataset):
         with DefaultScope.overwrite_default_scope(scope):
             super().__init__(ann_file=ann_file, pipeline=list(pipeline), **kwargs)
 
-    def _answers_of(self, entry: Dict, where: str) -> List[str]:
-        answer = entry['answer']
-        answers = [answer] if isinstance(answer, str) else answer
-        if not isinstance(answers, list) or not answers:
-            raise ValueError(f'{where}: "answer" must be a non-empty string or a non-empty list of '
-                             f'strings, got {answer!r}')
-        for i, text in enumerate(answers):
-            key = 'answer' if isinstance(answer, str) else f'answer[{i}]'
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError(f'{where}: "{key}" must be a non-empty string, got {text!r}')
-        return answers
-
     def load_data_list(self) -> List[Dict]:
         """Parse and validate the annotation file into data infos (see the class docstring)."""
         infos = []
@@ -117,6 +105,6 @@ class VideoQADataset(BaseDataset):
                     raise FileNotFoundError(f'{where}: "video" file not found: {path}')
                 checked_videos.add(path)
             infos.append(dict(video_path=path, question=entry['question'],
-                              answers=self._answers_of(entry, where), question_id=question_id,
+                              answers=text_list(self.ann_file, index, 'answer', entry['answer']), question_id=question_id,
                               question_type=question_type))
         return infos

@@ -9,7 +9,7 @@ from mmengine.registry import DefaultScope
 
 from svitt_mm.registry import DATASETS
 
-from .annotation_file import media_path, read_json_list, require_keys
+from .annotation_file import media_path, read_json_list, require_keys, text_list
 from .broken_media import BrokenMediaMixin, format_broken
 
 MODES = ('train', 'eval')
@@ -99,16 +99,7 @@ class VideoTextDataset(BrokenMediaMixin, BaseDataset):
                 f'on_broken_media at run time):\n{format_broken(missing)}')
 
     def _captions_of(self, entry: Dict, index: int) -> List[str]:
-        where = f'{self.ann_file}: entry {index}'
-        caption = entry['caption']
-        captions = [caption] if isinstance(caption, str) else caption
-        if not isinstance(captions, list) or not captions:
-            raise ValueError(f'{where}: "caption" must be a non-empty string or a non-empty list of '
-                             f'strings, got {caption!r}')
-        for i, text in enumerate(captions):
-            key = 'caption' if isinstance(caption, str) else f'caption[{i}]'
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError(f'{where}: "{key}" must be a non-empty string, got {text!r}')
+        captions = text_list(self.ann_file, index, 'caption', entry['caption'])
         return [' '.join(c.strip() for c in captions)] if self.is_paragraph else captions
 
     def load_data_list(self) -> List[Dict]:

@@ -44,6 +44,12 @@ def loader(ann, root, **dataset):
                              **dataset))
 
 
+def unique_name(tmp_path):
+    """A Runner's logger is looked up by experiment name, which defaults to the start time: two Runners
+    started in the same second would share one logger (and its log file)."""
+    return f'broken_media_{tmp_path.name}'
+
+
 def log_text(work_dir):
     return ''.join(open(path).read() for path in glob.glob(os.path.join(work_dir, '*', '*.log')))
 
@@ -52,6 +58,7 @@ def test_training_skips_and_reports_broken_videos(data, tmp_path):
     register_all_modules()
     work_dir = str(tmp_path / 'train')
     runner = Runner(model=MODEL, work_dir=work_dir, default_scope='svitt_mm',
+                    experiment_name=unique_name(tmp_path),
                     train_dataloader=loader(*data, max_broken_retries=20),
                     train_cfg=dict(by_epoch=True, max_epochs=2),
                     optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-4)),
@@ -71,6 +78,7 @@ def test_training_skips_and_reports_broken_videos(data, tmp_path):
 def test_training_stops_when_too_many_fail(data, tmp_path):
     register_all_modules()
     runner = Runner(model=MODEL, work_dir=str(tmp_path / 'stop'), default_scope='svitt_mm',
+                    experiment_name=unique_name(tmp_path),
                     train_dataloader=loader(*data, max_broken_retries=20),
                     train_cfg=dict(by_epoch=True, max_epochs=1),
                     optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-4)),
@@ -85,6 +93,7 @@ def test_evaluation_excludes_on_request_and_says_so(data, tmp_path):
     register_all_modules()
     work_dir = str(tmp_path / 'test')
     runner = Runner(model=MODEL, work_dir=work_dir, default_scope='svitt_mm',
+                    experiment_name=unique_name(tmp_path),
                     test_dataloader=loader(*data, mode='eval', on_broken_media='exclude'),
                     test_cfg=dict(type='RetrievalTestLoop', k_test=128),
                     test_evaluator=dict(type='RetrievalMetric'), randomness=dict(seed=0))
@@ -98,6 +107,7 @@ def test_evaluation_excludes_on_request_and_says_so(data, tmp_path):
 def test_evaluation_fails_listing_all_broken_videos_by_default(data, tmp_path):
     register_all_modules()
     runner = Runner(model=MODEL, work_dir=str(tmp_path / 'fail'), default_scope='svitt_mm',
+                    experiment_name=unique_name(tmp_path),
                     test_dataloader=loader(*data, mode='eval'),
                     test_cfg=dict(type='RetrievalTestLoop'), test_evaluator=dict(type='RetrievalMetric'))
     with pytest.raises(Exception, match='2 of 6 media files cannot be decoded') as info:

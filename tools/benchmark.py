@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import os.path as osp
 import platform
@@ -40,7 +39,7 @@ from torch import Tensor, nn
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from svitt_mm.registry import ATTENTION_OPS, BACKBONES  # noqa: E402
-from svitt_mm.utils import count_flops, median_seconds, register_all_modules  # noqa: E402
+from svitt_mm.utils import count_flops, median_seconds, register_all_modules, write_json  # noqa: E402
 from svitt_mm.utils.cost import peak_rss_mb  # noqa: E402
 
 PHASES = ('forward', 'forward_backward')
@@ -337,9 +336,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
                    'settings': {k: v for k, v in vars(args).items() if k not in ('out', 'plot')},
                    'results': data}
         if args.out:
-            os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-            with open(args.out, 'w') as f:
-                json.dump(results, f, indent=2)
+            write_json(args.out, results)
             print(f'wrote {args.out}')
         return results
     device = torch.device(args.device)
@@ -369,9 +366,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
                'settings': {k: v for k, v in vars(args).items() if k not in ('out', 'plot')},
                'results': records}
     if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            json.dump(results, f, indent=2)
+        write_json(args.out, results)
         print(f'wrote {args.out}')
     if args.plot:
         plot_costs(records, args.plot, title)

@@ -8,7 +8,6 @@ Distributed: ``torchrun --nproc_per_node=N tools/test.py CONFIG CHECKPOINT --lau
 (tools/dist_test.sh); on a machine without CUDA the processes talk over gloo.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
@@ -23,7 +22,8 @@ from svitt_mm.datasets.broken_media import BROKEN_MEDIA_POLICIES  # noqa: E402
 from svitt_mm.engine.hooks.metrics_table_hook import format_metrics_table  # noqa: E402
 from svitt_mm.registry import RUNNERS  # noqa: E402
 from svitt_mm.utils import (ConfigCheckError, DistributedSetupError, MissingInputError,  # noqa: E402
-                            check_config, check_required_inputs, register_all_modules, setup_distributed)
+                            check_config, check_required_inputs, register_all_modules, setup_distributed,
+                            write_json)
 
 
 def parse_args(argv=None):
@@ -91,9 +91,7 @@ def main(argv=None):
         if 'excluded_videos' in metrics:
             print(f"{metrics['excluded_videos']} broken videos were excluded from this evaluation")
         if args.out:
-            os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-            with open(args.out, 'w') as f:
-                json.dump(metrics, f, indent=2)
+            write_json(args.out, metrics)
             print(f'metrics written to {args.out}')
     return metrics
 

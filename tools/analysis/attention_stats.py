@@ -10,7 +10,6 @@ The probabilities are those the model's attention operators compute in evaluatio
 the same way. Distances use the tokens' original (t, h, w) positions, so they stay right after pruning.
 """
 import argparse
-import json
 import math
 import os.path as osp
 import sys
@@ -23,7 +22,7 @@ from mmengine.runner import load_checkpoint
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from svitt_mm.models.attention.block_layout import block_adjacency  # noqa: E402
 from svitt_mm.registry import DATASETS, MODELS  # noqa: E402
-from svitt_mm.utils import register_all_modules  # noqa: E402
+from svitt_mm.utils import register_all_modules, write_json  # noqa: E402
 
 
 def allowed_pairs(op, num_tokens: int, num_global: int = 1):
@@ -133,8 +132,7 @@ def main(argv=None) -> dict:
     result = dict(config=args.config, checkpoint=args.checkpoint, attention=attention, videos=batches,
                   layers=layers)
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(result, f, indent=2)
+        write_json(args.out, result)
         print(f'statistics written to {args.out}')
     if args.plot:
         import matplotlib

@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib.util
-import json
-import os
 import os.path as osp
 import sys
 import time
@@ -27,6 +25,7 @@ from mmengine.runner import Runner
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+from svitt_mm.utils import write_json  # noqa: E402
 
 # condition name -> ReorderFrames mode
 CONDITIONS: Dict[str, str] = {'in order': 'none', 'reversed': 'reverse', 'shuffled': 'shuffle',
@@ -131,10 +130,8 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
     results = run_probe(cfg, args.seed)
     print(format_probe_table(results, f'temporal probe of {args.checkpoint} ({args.config})'))
     if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            json.dump(dict(config=args.config, checkpoint=args.checkpoint, seed=args.seed,
-                           modes=CONDITIONS, metrics=results, drops=probe_drops(results)), f, indent=2)
+        write_json(args.out, dict(config=args.config, checkpoint=args.checkpoint, seed=args.seed,
+                                  modes=CONDITIONS, metrics=results, drops=probe_drops(results)))
         print(f'probe results written to {args.out}')
     return results
 

@@ -82,7 +82,7 @@ def block_local_attention(q: Tensor, k: Tensor, v: Tensor, num_global: int, layo
     mask = mask.expand(-1, heads, -1, -1, -1).reshape(mask.shape[0], heads * blocks, mask.shape[3], width)
 
     out = F.scaled_dot_product_attention(queries, keys, values, attn_mask=mask)
-    return out.view(batch, heads, blocks * size, dim)[:, :, :layout.num_tokens]
+    return out.reshape(batch, heads, blocks * size, dim)[:, :, :layout.num_tokens]
 
 
 @ATTENTION_OPS.register_module()

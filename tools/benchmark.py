@@ -4,13 +4,15 @@ clips/s and peak memory, with ratios against the first (baseline) entry measured
     python tools/benchmark.py CONFIG [CONFIG ...] --frames 4 8 16 [--batch-size B] [--device cpu|cuda]
                               [--backward] [--repeats N] [--warmup N] [--threads N]
                               [--out results.json] [--plot cost.png]
-    python tools/benchmark.py --op --frames 4 8 16 [--backward] [--tokens-per-frame 196] ...
+    python tools/benchmark.py --op --frames 4 8 16 [--backward] [--ops OP [OP ...]] [--dtype bfloat16] ...
     python tools/benchmark.py --data CONFIG [--batches 20] [--batch-size B] [--num-workers W]
 
 Config mode builds each config's video encoder (``model.vision_encoder``) with random weights
 (``pretrained=None``) and ``max_frames=T``; no data or checkpoints are needed. Put the dense baseline
-first. ``--op`` mode compares ``BlockSparseAttention`` with ``DenseAttention`` on ``q, k, v`` of shape
-``[B, heads, 1 + tokens_per_frame * T, head_dim]`` (no position bias). Forward runs in eval mode
+first. ``--op`` mode compares ``DenseAttention`` with the ``--ops`` sparse operators (default
+``BlockSparseAttention``; e.g. ``FlexBlockSparseAttention``, compiled, for GPUs) on ``q, k, v`` of shape
+``[B, heads, 1 + tokens_per_frame * T, head_dim]`` (no position bias). ``--dtype`` casts the ``--op``
+inputs, and runs config mode under ``torch.autocast`` (mixed precision). Forward runs in eval mode
 (deterministic sparse patterns) under ``no_grad``; ``--backward`` adds forward+backward in train mode.
 The first call of each case is timed on its own (``first_call_s``: lazy initialisation and any
 ``torch.compile`` compilation), then ``--warmup`` more untimed calls, then ``--repeats`` timed ones.
@@ -43,6 +45,7 @@ from svitt_mm.utils import count_flops, median_seconds, register_all_modules, wr
 from svitt_mm.utils.cost import peak_rss_mb  # noqa: E402
 
 PHASES = ('forward', 'forward_backward')
+DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -59,6 +62,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--batch-size', type=int, default=None,
                         help="clips per batch (default 1; --data: the config's batch size)")
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--dtype', default='float32', choices=sorted(DTYPES),
+                        help='--op: dtype of q, k, v; configs: autocast dtype (float32: no autocast)')
     parser.add_argument('--backward', action='store_true', help='also time forward+backward (train mode)')
     parser.add_argument('--repeats', type=int, default=5, help='timed calls; the median is reported')
     parser.add_argument('--warmup', type=int, default=1, help='untimed calls before timing')
@@ -67,6 +72,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--out', default=None, help='write all numbers and machine info as JSON')
     parser.add_argument('--plot', default=None, help='draw time and GFLOPs against frames to a PNG')
     op = parser.add_argument_group('--op mode (defaults: SViTT / BEiT-base shapes)')
+    op.add_argument('--ops', nargs='+', default=['BlockSparseAttention'], metavar='OP',
+                    help='ATTENTION_OPS entries compared with DenseAttention (built with the block settings '
+                         'below)')
     op.add_argument('--heads', type=int, default=12)
     op.add_argument('--head-dim', type=int, default=64)
     op.add_argument('--tokens-per-frame', type=int, default=196)
@@ -172,6 +180,12 @@ def measure(module: nn.Module, forward: Callable[[], object], loss: Callable[[ob
             'peak_memory_mb': peak}
 
 
+def autocast_call(module: nn.Module, inputs: Tensor, device: torch.device, dtype: str):
+    """``module(inputs)``, under ``torch.autocast`` unless ``dtype`` is float32."""
+    with torch.autocast(device.type, dtype=DTYPES[dtype], enabled=dtype != 'float32'):
+        return module(inputs)
+
+
 def encoder_cases(args: argparse.Namespace, device: torch.device):
     """Yield ``(name, frames, tokens, note, module, forward, loss, grad_tensors)`` per config and T."""
     for frames in args.frames:
@@ -188,21 +202,21 @@ def encoder_cases(args: argparse.Namespace, device: torch.device):
             if cfg.get('pruner'):
                 note += f' + {cfg["pruner"]["type"]}'
             yield (osp.splitext(osp.basename(path))[0], frames, tokens, note, encoder,
-                   lambda encoder=encoder, clip=clip: encoder(clip),
-                   lambda out: out.tokens.sum() + out.pooled.sum(), list(encoder.parameters()))
+                   lambda encoder=encoder, clip=clip: autocast_call(encoder, clip, device, args.dtype),
+                   lambda out: out.tokens.float().sum() + out.pooled.float().sum(), list(encoder.parameters()))
 
 
 def op_cases(args: argparse.Namespace, device: torch.device):
     """Yield ``(name, frames, tokens, note, module, forward, loss, grad_tensors)`` per operator and T,
     dense first."""
-    sparse_cfg = dict(type='BlockSparseAttention', block_size=args.block_size,
-                      local_blocks=args.local_blocks, random_blocks=args.random_blocks)
+    block = dict(block_size=args.block_size, local_blocks=args.local_blocks, random_blocks=args.random_blocks)
+    configs = [dict(type='DenseAttention')] + [dict(type=name, **block) for name in args.ops]
     for frames in args.frames:
         tokens = 1 + args.tokens_per_frame * frames
         generator = torch.Generator().manual_seed(args.seed)
         q, k, v = (torch.randn(args.batch_size, args.heads, tokens, args.head_dim, generator=generator)
-                   .to(device).requires_grad_() for _ in range(3))
-        for cfg in (dict(type='DenseAttention'), sparse_cfg):
+                   .to(device, DTYPES[args.dtype]).requires_grad_() for _ in range(3))
+        for cfg in configs:
             op = ATTENTION_OPS.build(copy.deepcopy(cfg))
             note = 'dense'
             if hasattr(op, 'eval_layout'):
@@ -211,7 +225,7 @@ def op_cases(args: argparse.Namespace, device: torch.device):
                     f'{layout.num_blocks} blocks of {layout.block_size}')
             yield (cfg['type'], frames, tokens, note, op,
                    lambda op=op, q=q, k=k, v=v: op(q, k, v, num_global=1),
-                   lambda out: out[0].sum(), [q, k, v])
+                   lambda out: out[0].float().sum(), [q, k, v])
 
 
 def add_ratios(records: List[Dict[str, object]]) -> None:
@@ -326,6 +340,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     register_all_modules()
+    unknown = [name for name in args.ops if name not in ATTENTION_OPS.module_dict]
+    if args.op and unknown:
+        raise SystemExit(f'benchmark: --ops {unknown} not registered in ATTENTION_OPS; known: '
+                         f'{sorted(ATTENTION_OPS.module_dict)}')
     if args.data is not None:
         data = data_throughput(args)
         print(f"{data['config']}: {data['clips_per_s']:.1f} clips/s over {data['batches']} batches of "
@@ -342,7 +360,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     device = torch.device(args.device)
     phases = PHASES if args.backward else PHASES[:1]
     cases = op_cases(args, device) if args.op else encoder_cases(args, device)
-    names = ['DenseAttention', 'BlockSparseAttention'] if args.op else [
+    names = ['DenseAttention', *args.ops] if args.op else [
         osp.splitext(osp.basename(p))[0] for p in args.configs]
     total = len(args.frames) * len(names) * len(phases)
 
@@ -358,8 +376,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     add_ratios(records)
 
     mode = 'op' if args.op else 'encoder'
-    title = (f'attention layer: {args.heads} heads x {args.head_dim}, 1 + {args.tokens_per_frame}*T tokens'
-             if args.op else f'video encoders, batch {args.batch_size}')
+    title = (f'attention layer: {args.heads} heads x {args.head_dim}, 1 + {args.tokens_per_frame}*T tokens, '
+             f'{args.dtype}' if args.op else f'video encoders, batch {args.batch_size}, {args.dtype}')
     print(f'\n{title} on {device} ({torch.get_num_threads()} threads)')
     print(format_table(records, names[0]))
     results = {'mode': mode, 'machine': machine_info(device),

@@ -31,16 +31,31 @@ CPU_SDPA_FLOP_FORMULAS = {
 }
 
 
+_COUNTING_FLOPS = False
+
+
+def counting_flops() -> bool:
+    """Whether :func:`count_flops` is running (for operators torch's counter cannot run)."""
+    return _COUNTING_FLOPS
+
+
 def count_flops(fn: Callable[[], object]) -> int:
     """FLOPs (multiply-adds count 2) of the matrix products and attention kernels run by ``fn()``.
 
     Elementwise ops, softmax and normalisation are not counted (torch's convention). Attention through
     ``scaled_dot_product_attention`` counts ``4 * B * H * Nq * Nk * D`` forward for the shapes it is given,
-    so block-sparse operators that gather key blocks count only the pairs they compute.
+    so block-sparse operators that gather key blocks count only the pairs they compute. Operators that
+    torch's counter cannot run (``flex_attention`` in torch 2.14) check :func:`counting_flops` and take
+    an equivalent counted path.
     """
+    global _COUNTING_FLOPS
     counter = FlopCounterMode(display=False, custom_mapping=CPU_SDPA_FLOP_FORMULAS)
-    with counter:
-        fn()
+    _COUNTING_FLOPS = True
+    try:
+        with counter:
+            fn()
+    finally:
+        _COUNTING_FLOPS = False
     return int(counter.get_total_flops())
 
 

@@ -115,11 +115,25 @@ def test_op_mode_counts_computed_pairs(benchmark, tmp_path):
     assert fallback['note'] == 'dense fallback' and fallback['flop_ratio'] == 1
 
 
+def test_op_mode_compares_several_operators_in_bfloat16(benchmark):
+    results = benchmark.main(['--op', '--frames', '8', *FAST, '--heads', '2', '--head-dim', '16',
+                              '--tokens-per-frame', '16', '--block-size', '8', '--dtype', 'bfloat16',
+                              '--ops', 'BlockSparseAttention', 'FlexBlockSparseAttention'])
+    records = {r['name']: r for r in results['results']}
+    assert list(records) == ['DenseAttention', 'BlockSparseAttention', 'FlexBlockSparseAttention']
+    assert results['settings']['dtype'] == 'bfloat16'
+    # Flex is counted through the gather path: the pattern's pairs (its kernel's tile padding excluded).
+    assert records['FlexBlockSparseAttention']['flops'] == records['BlockSparseAttention']['flops']
+    assert records['FlexBlockSparseAttention']['flop_ratio'] < 1
+
+
 def test_readable_errors(benchmark, tmp_path):
     with pytest.raises(SystemExit, match='config file not found: .*missing.py'):
         benchmark.main([str(tmp_path / 'missing.py'), '--frames', '1'])
     with pytest.raises(SystemExit):
         benchmark.main(['--op', DENSE])  # either configs or --op
+    with pytest.raises(SystemExit, match=r"--ops \['NoSuchAttention'\] not registered"):
+        benchmark.main(['--op', '--ops', 'NoSuchAttention', '--frames', '1'])
 
 
 def test_cpu_peak_memory_sees_a_large_allocation():

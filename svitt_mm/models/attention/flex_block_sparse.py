@@ -4,21 +4,25 @@ Same pattern, layout and contract as :class:`~.block_sparse.BlockSparseAttention
 attention differs. The global queries' rows are computed explicitly (their probabilities are part of the
 output, which ``flex_attention`` does not return).
 
-Local queries run as one ``flex_attention`` call over the key sequence ``[local keys padded to M * bs |
-global keys]``, so that layout blocks start on multiples of ``bs`` and the global keys share one trailing
-block. The ``BlockMask`` is built straight from the block table (no ``N x N`` mask evaluation): layout blocks
-are mapped onto flex's tile grid (``flex_block_size``, by default the layout's block size; GPU kernels need a
-multiple of 16, e.g. 64 or 128) and every listed tile is partial, so the token-level ``mask_mod`` (a lookup
-of the block table, the ragged tail and the key padding) decides each pair exactly.
+Every layout block is padded to one flex tile (``tile >= block_size`` tokens), so that flex's tiles *are*
+the layout's blocks: local queries run as one ``flex_attention`` call over the key sequence
+``[M tiles of local keys | global keys padded to whole tiles]``, and the ``BlockMask`` is the block table itself plus the global
+tile (no ``N x N`` mask evaluation, and no pairs computed outside the pattern apart from the padding). GPU
+kernels need power-of-two tiles of at least 16 tokens: SViTT's blocks of 56 run as tiles of 64 (14 % of
+padding), where flex's default 128-token tiles would compute 2.3x the pattern's pairs. The token-level
+``mask_mod`` masks the padding, the ragged tail and the padding keys.
 
 The pair bias is not called inside ``score_mod``: a :class:`~.base.PairBias` may do arbitrary indexing that
 flex cannot trace per pair, so it is evaluated once on the same ``[M, bs] x [M, C]`` index tables as the
 gather operator (memory proportional to the kept pairs) and ``score_mod`` looks the value of each pair up
 in that tensor. Gradients reach the bias through this captured tensor (GPU; CPU flex has no backward).
+
+FLOPs counted by ``tools/benchmark.py`` are the pattern's pairs (see :meth:`local_attention`); the kernel
+also computes the tile padding, ``(tile / block_size)^2`` more local pairs (1.31x for 56 -> 64).
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +30,7 @@ from torch import Tensor
 from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
 from svitt_mm.registry import ATTENTION_OPS
+from svitt_mm.utils.cost import counting_flops
 
 from .base import PairBias
 from .block_layout import BlockLayout, block_adjacency, key_token_index, query_token_index
@@ -42,22 +47,6 @@ def compiled_flex_attention() -> Callable[..., Tensor]:
     return _COMPILED_FLEX
 
 
-def tile_overlap(block_of_token: Tensor, num_blocks: int, tile_size: int) -> Tensor:
-    """Bool ``[T, num_blocks]``: ``True`` where flex tile ``t`` holds a token of block ``b``.
-
-    Args:
-        block_of_token: LongTensor ``[L]``, the block id of every position of the sequence.
-        num_blocks: number of block ids.
-        tile_size: flex tile length; ``T = ceil(L / tile_size)``.
-    """
-    length = block_of_token.shape[0]
-    tiles = -(-length // tile_size)
-    overlap = torch.zeros(tiles, num_blocks, dtype=torch.bool, device=block_of_token.device)
-    tile = torch.arange(length, device=block_of_token.device) // tile_size
-    overlap[tile, block_of_token] = True
-    return overlap
-
-
 def slot_table(block_index: Tensor) -> Tensor:
     """LongTensor ``[M, M]``: the slot of key block ``j`` in row ``m`` of the table (``0`` if absent)."""
     blocks, slots = block_index.shape
@@ -67,15 +56,43 @@ def slot_table(block_index: Tensor) -> Tensor:
     return table[:, :blocks]
 
 
+def pad_blocks(x: Tensor, num_tokens: int, block_size: int, tile: int, value: float = 0.0) -> Tensor:
+    """``[..., num_tokens, *rest]`` in blocks of ``block_size`` -> ``[..., M * tile, *rest]``, each block
+    followed by ``tile - block_size`` entries of ``value`` (the last block is also padded to ``block_size``).
+
+    ``rest`` is one trailing dimension when ``x`` has 4 dims (``[B, H, N, D]``), none for masks ``[B, N]``.
+    """
+    trailing = 1 if x.dim() == 4 else 0
+    seq_dim = x.dim() - 1 - trailing
+    blocks = -(-num_tokens // block_size)
+
+    def pad_seq(t: Tensor, amount: int) -> Tensor:
+        return F.pad(t, (0, 0) * trailing + (0, amount), value=value)
+
+    x = pad_seq(x, blocks * block_size - num_tokens)
+    x = x.unflatten(seq_dim, (blocks, block_size))
+    x = F.pad(x, (0, 0) * trailing + (0, tile - block_size), value=value)
+    return x.flatten(seq_dim, seq_dim + 1)
+
+
+def tile_kernel_options(tile: int) -> Dict[str, int]:
+    """Triton tile sizes that divide a ``tile``-token block mask (flex's defaults assume 128)."""
+    if tile >= 128:
+        return {}
+    half = max(tile // 2, 16)
+    return {'BLOCK_M': tile, 'BLOCK_N': tile,
+            'BLOCK_M1': half, 'BLOCK_N1': tile, 'BLOCK_M2': tile, 'BLOCK_N2': half}
+
+
 @ATTENTION_OPS.register_module()
 class FlexBlockSparseAttention(BlockSparseAttention):
     """:class:`BlockSparseAttention` whose local queries run through ``flex_attention``.
 
     Args:
-        flex_block_size: flex tile size. ``None``: the layout's ``block_size`` on CPU, 128 (flex's
-            default) on other devices, whose Triton kernels need tiles that are multiples of their own
-            64/128-token tiles. The mask stays exact for any tile size; tiles that do not match the layout
-            only compute more masked pairs.
+        flex_block_size: tokens per flex tile; each layout block is padded to it, so it must be at least
+            ``block_size``. ``None``: ``block_size`` on CPU (no padding); on other devices the next power of
+            two of at least 16, as their Triton kernels need (56 -> 64), and at least 128 when gradients are
+            needed (see :meth:`tile_size`).
         compile: run ``torch.compile(flex_attention)`` (fused kernels; the first call per sequence length
             compiles for ~20 s on CPU). ``False`` runs flex's eager reference, which materialises the full
             score matrix (for tests). On CPU, torch 2.14 has no flex backward.
@@ -84,72 +101,95 @@ class FlexBlockSparseAttention(BlockSparseAttention):
 
     def __init__(self, flex_block_size: Optional[int] = None, compile: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
-        if flex_block_size is not None and (not isinstance(flex_block_size, int) or flex_block_size < 1):
-            raise ValueError(f'{type(self).__name__}: flex_block_size must be a positive int or None, '
-                             f'got {flex_block_size!r}')
+        name = type(self).__name__
+        if flex_block_size is not None and (not isinstance(flex_block_size, int)
+                                            or flex_block_size < self.block_size):
+            raise ValueError(f'{name}: flex_block_size must be an int >= block_size={self.block_size} '
+                             f'(each block is padded to one tile) or None, got {flex_block_size!r}')
         self.flex_block_size = flex_block_size
         self.compile = bool(compile)
 
     def extra_repr(self) -> str:
         return f'{super().extra_repr()}, flex_block_size={self.flex_block_size}, compile={self.compile}'
 
-    def tile_size(self, device: torch.device) -> int:
+    def tile_size(self, device: torch.device, needs_grad: bool = False) -> int:
         """Flex tile size on ``device`` (see ``flex_block_size``)."""
         if self.flex_block_size is not None:
             return self.flex_block_size
-        return self.block_size if device.type == 'cpu' else 128
+        if torch.device(device).type == 'cpu':
+            return self.block_size
+        tile = max(16, 1 << (self.block_size - 1).bit_length())
+        # The Triton backward of torch 2.11 keeps only its default configurations, whose tiles (up to
+        # 128 tokens for bf16) must divide the mask's.
+        return max(tile, 128) if needs_grad else tile
 
-    def block_mask(self, layout: BlockLayout, num_global: int,
-                   key_valid: Tensor) -> BlockMask:
-        """Flex ``BlockMask`` of the local queries ``[M * bs]`` over keys ``[M * bs | G]``.
+    @staticmethod
+    def block_mask(layout: BlockLayout, num_global: int, tile: int, key_padding: Optional[Tensor],
+                   compute_q_blocks: bool = True) -> BlockMask:
+        """Flex ``BlockMask`` of the padded local queries ``[M * tile]`` over the keys
+        ``[M local tiles | Gt global tiles]``.
+
+        Query tile ``m`` lists the ``Gt`` global tiles and the key tiles of its layout row (whose valid
+        entries come first), so no tile outside the pattern is visited. The ``mask_mod`` states the same
+        pattern per pair (flex's contract: the tables only skip work) and removes padding: tile positions
+        past ``block_size``, the ragged tail, global slots past ``G``, and the keys ``key_padding`` marks
+        (bool ``[B, (M + Gt) * tile]``, optional).
 
         Args:
-            layout: the block pattern.
-            num_global: ``G``.
-            key_valid: bool ``[B, M * bs + G]``, ``False`` at ragged padding and padding keys.
+            compute_q_blocks: also build the transposed tables the backward pass needs.
         """
-        device = layout.block_index.device
-        blocks, size, tile = layout.num_blocks, layout.block_size, self.tile_size(device)
-        query_block = torch.arange(blocks * size, device=device) // size
-        key_block = torch.cat([query_block, query_block.new_full((num_global,), blocks)])
-        # Query block m sees its layout blocks and the global block (id M).
-        adjacency = torch.cat([block_adjacency(layout.block_index),
-                               torch.ones(blocks, 1, dtype=torch.bool, device=device)], dim=1)
-        query_tiles = tile_overlap(query_block, blocks, tile).float()
-        key_tiles = tile_overlap(key_block, blocks + 1, tile).float()
-        tile_adjacency = (query_tiles @ adjacency.float() @ key_tiles.T) > 0
-        kv_num_blocks = tile_adjacency.sum(dim=1, dtype=torch.int32)
-        kv_indices = torch.sort((~tile_adjacency).to(torch.int8), dim=1, stable=True).indices
+        blocks, device = layout.num_blocks, layout.block_index.device
+        size, num_local = layout.block_size, layout.num_tokens
+        global_tiles = -(-num_global // tile)
+        local_keys = blocks * tile
+        global_ids = torch.arange(blocks, blocks + global_tiles, device=device).expand(blocks, global_tiles)
+        # One column per key tile, as torch's transposition for the backward expects; unused columns 0.
+        unused = torch.zeros(blocks, blocks - layout.block_index.shape[1], dtype=torch.long, device=device)
+        kv_indices = torch.cat([global_ids, layout.block_index.clamp(min=0), unused], dim=1).to(torch.int32)
+        kv_num_blocks = (layout.block_index >= 0).sum(dim=1, dtype=torch.int32) + global_tiles
+        adjacency = block_adjacency(layout.block_index)
 
         def mask_mod(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
-            return key_valid[b, kv_idx] & adjacency[query_block[q_idx], key_block[kv_idx]]
+            kv_tile, within = kv_idx // tile, kv_idx % tile
+            local = adjacency[q_idx // tile, kv_tile.clamp(max=blocks - 1)] & (within < size) \
+                & (kv_tile * size + within < num_local)
+            valid = torch.where(kv_idx >= local_keys, kv_idx - local_keys < num_global, local)
+            return valid if key_padding is None else valid & ~key_padding[b, kv_idx]
 
-        return BlockMask.from_kv_blocks(kv_num_blocks[None, None], kv_indices.to(torch.int32)[None, None],
-                                        BLOCK_SIZE=tile, mask_mod=mask_mod,
-                                        seq_lengths=(blocks * size, blocks * size + num_global))
+        return BlockMask.from_kv_blocks(kv_num_blocks[None, None], kv_indices[None, None], BLOCK_SIZE=tile,
+                                        mask_mod=mask_mod, compute_q_blocks=compute_q_blocks,
+                                        seq_lengths=(local_keys, local_keys + global_tiles * tile))
 
     def local_attention(self, q: Tensor, k: Tensor, v: Tensor, num_global: int, layout: BlockLayout,
                         key_padding_mask: Optional[Tensor], bias: Optional[PairBias]) -> Tensor:
-        """Outputs ``[B, H, N - G, D]`` of the local queries, through ``flex_attention``."""
+        """Outputs ``[B, H, N - G, D]`` of the local queries, through ``flex_attention``.
+
+        Under :func:`~svitt_mm.utils.cost.count_flops` (torch's counter cannot run ``flex_attention``) the
+        gather path computes the same outputs, so the count is the pattern's pairs without the tile padding.
+        """
+        if counting_flops():
+            return super().local_attention(q, k, v, num_global, layout, key_padding_mask, bias)
         batch, heads = q.shape[:2]
-        blocks, size = layout.num_blocks, layout.block_size
-        pad = blocks * size - layout.num_tokens
+        blocks, size, num_local = layout.num_blocks, layout.block_size, layout.num_tokens
+        needs_grad = torch.is_grad_enabled()
+        tile = self.tile_size(q.device, needs_grad)
+        if tile < size:
+            raise ValueError(f'{type(self).__name__}: flex tile {tile} is smaller than block_size {size}')
+        local_keys = blocks * tile
+        global_tiles = -(-num_global // tile)
+        global_pad = global_tiles * tile - num_global
 
-        def padded_local(x: Tensor) -> Tensor:
-            return F.pad(x[:, :, num_global:], (0, 0, 0, pad))
+        def tiled(x: Tensor) -> Tensor:
+            return pad_blocks(x[:, :, num_global:], num_local, size, tile)
 
-        queries = padded_local(q)
-        keys = torch.cat([padded_local(k), k[:, :, :num_global]], dim=2)
-        values = torch.cat([padded_local(v), v[:, :, :num_global]], dim=2)
+        def tiled_keys(x: Tensor) -> Tensor:
+            return torch.cat([tiled(x), F.pad(x[:, :, :num_global], (0, 0, 0, global_pad))], dim=2)
 
-        key_valid = torch.ones(blocks * size + num_global, dtype=torch.bool, device=q.device)
-        key_valid[layout.num_tokens:blocks * size] = False  # ragged padding
-        key_valid = key_valid.expand(batch, -1)
+        queries, keys, values = tiled(q), tiled_keys(k), tiled_keys(v)
+        key_padding = None
         if key_padding_mask is not None:
-            padding = torch.cat([F.pad(key_padding_mask[:, num_global:], (0, pad)),
-                                 key_padding_mask[:, :num_global]], dim=1)
-            key_valid = key_valid & ~padding
-
+            key_padding = torch.cat([pad_blocks(key_padding_mask[:, num_global:], num_local, size, tile, True),
+                                     F.pad(key_padding_mask[:, :num_global], (0, global_pad), value=True)], 1)
         score_mod = None
         if bias is not None:
             key_index, _ = key_token_index(layout, num_global)
@@ -157,17 +197,23 @@ class FlexBlockSparseAttention(BlockSparseAttention):
             pair_bias = bias(query_index[:, :, None], key_index[:, None, :]).to(q.dtype)  # [B|1,H,M,bs,C]
             pair_bias = pair_bias.expand(batch, heads, -1, -1, -1)
             slots = slot_table(layout.block_index)
-            local_keys = blocks * size
 
             def score_mod(score: Tensor, b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
-                q_block, kv_block = q_idx // size, kv_idx // size
-                is_global = kv_idx >= local_keys
-                local_column = num_global + slots[q_block, kv_block.clamp(max=blocks - 1)] * size \
-                    + kv_idx - kv_block * size
-                column = torch.where(is_global, kv_idx - local_keys, local_column)
-                return score + pair_bias[b, h, q_block, q_idx - q_block * size, column]
+                # Padded positions are masked; clamping keeps their lookups in range.
+                q_tile, kv_tile = q_idx // tile, (kv_idx // tile).clamp(max=blocks - 1)
+                q_row = (q_idx - q_tile * tile).clamp(max=size - 1)
+                kv_col = (kv_idx - kv_tile * tile).clamp(max=size - 1)
+                local_column = num_global + slots[q_tile, kv_tile] * size + kv_col
+                global_column = (kv_idx - local_keys).clamp(min=0, max=max(num_global - 1, 0))
+                column = torch.where(kv_idx >= local_keys, global_column, local_column)
+                return score + pair_bias[b, h, q_tile, q_row, column]
 
-        block_mask = self.block_mask(layout, num_global, key_valid)
+        block_mask = self.block_mask(layout, num_global, tile, key_padding, compute_q_blocks=needs_grad)
         attend = compiled_flex_attention() if self.compile else flex_attention
-        out = attend(queries, keys, values, score_mod=score_mod, block_mask=block_mask)
-        return out[:, :, :layout.num_tokens]
+        options = tile_kernel_options(tile) if q.device.type == 'cuda' else {}
+        # One graph per sequence length (pruning gives several per clip length), batch and dtype.
+        with torch._dynamo.config.patch(cache_size_limit=64):
+            out = attend(queries, keys, values, score_mod=score_mod, block_mask=block_mask,
+                         kernel_options=options or None)
+        out = out.unflatten(2, (blocks, tile))[:, :, :, :size].flatten(2, 3)
+        return out[:, :, :num_local]

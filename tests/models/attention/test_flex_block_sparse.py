@@ -11,7 +11,7 @@ from masked_reference import (assert_close_where_valid, clone_inputs, gradients,
                               make_inputs, masked_attention, weighted_loss)
 
 from svitt_mm.models.attention import BlockSparseAttention, FlexBlockSparseAttention
-from svitt_mm.models.attention.flex_block_sparse import slot_table, tile_overlap
+from svitt_mm.models.attention.flex_block_sparse import pad_blocks, slot_table, tile_kernel_options
 from svitt_mm.registry import ATTENTION_OPS
 
 # (batch, num_global, num_local, block_size, flex_block_size, local_blocks, random_blocks, padded, bias_batch)
@@ -51,13 +51,40 @@ def test_forward_matches_masked_dense_reference(case):
     torch.testing.assert_close(probs, ref_probs, atol=1e-5, rtol=1e-5)
 
 
-def test_tile_overlap_and_slot_table():
-    # Blocks of 3 tokens (ids 0, 1, 2 and a trailing global id 3) on tiles of 4 tokens.
-    block_of_token = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2, 3])
-    assert tile_overlap(block_of_token, 4, 4).tolist() == [
-        [True, True, False, False], [False, True, True, False], [False, False, True, True]]
+def test_pad_blocks_and_slot_table():
+    # 7 tokens in blocks of 3, padded to tiles of 4: [0 1 2 _ | 3 4 5 _ | 6 _ _ _].
+    x = torch.arange(1, 8, dtype=torch.float).view(1, 1, 7, 1)
+    assert pad_blocks(x, 7, 3, 4).flatten().tolist() == [1, 2, 3, 0, 4, 5, 6, 0, 7, 0, 0, 0]
+    mask = torch.zeros(2, 7, dtype=torch.bool)
+    assert pad_blocks(mask, 7, 3, 4, value=True)[0].tolist() == ([False] * 3 + [True]) * 2 + [False] + [True] * 3
     table = torch.tensor([[0, 2], [1, -1], [0, 1]])
     assert slot_table(table).tolist() == [[0, 0, 1], [0, 0, 0], [0, 1, 0]]
+
+
+def test_block_mask_lists_exactly_the_layout_blocks_and_the_global_tiles():
+    op = FlexBlockSparseAttention(block_size=3, flex_block_size=4, random_blocks=1,
+                                  dense_threshold=float('inf'), compile=False)
+    layout = op.make_layout(20, generator=torch.Generator().manual_seed(0))  # 7 blocks, the last ragged
+    mask = op.block_mask(layout, num_global=5, tile=4, key_padding=None)  # 2 global tiles: 7 and 8
+    counts, indices = mask.kv_num_blocks[0, 0], mask.kv_indices[0, 0]
+    for row, blocks in enumerate(layout.block_index.tolist()):
+        listed = indices[row, :counts[row]].tolist()
+        assert sorted(listed) == sorted({b for b in blocks if b >= 0} | {7, 8}) and len(set(listed)) == len(listed)
+    # Pair validity for query 5 (block 1): its blocks' first 3 of 4 slots, 20 local tokens, 5 of the 8
+    # global slots.
+    q_idx, kv_idx = torch.full((36,), 5), torch.arange(36)
+    valid = mask.mask_mod(q_idx, q_idx, q_idx, kv_idx)
+    row = set(layout.block_index[1].tolist())
+    local = [i // 4 in row and i % 4 < 3 and (i // 4) * 3 + i % 4 < 20 for i in range(28)]
+    assert valid.tolist() == local + [True] * 5 + [False] * 3
+
+
+def test_kernel_tiles_divide_the_block_mask_tile():
+    assert tile_kernel_options(128) == {}
+    for tile in (16, 32, 64):
+        options = tile_kernel_options(tile)
+        assert all(tile % options[key] == 0 for key in options)
+        assert options['BLOCK_N1'] % options['BLOCK_M1'] == 0 and options['BLOCK_M2'] % options['BLOCK_N2'] == 0
 
 
 def test_shares_the_layout_of_block_sparse_attention():
@@ -65,22 +92,26 @@ def test_shares_the_layout_of_block_sparse_attention():
                                   dense_threshold=float('inf'), compile=False, eval_seed=7))
     twin = BlockSparseAttention(block_size=4, random_blocks=2, dense_threshold=float('inf'), eval_seed=7)
     assert torch.equal(op.eval_layout(40).block_index, twin.eval_layout(40).block_index)
-    with pytest.raises(ValueError, match='flex_block_size'):
-        FlexBlockSparseAttention(flex_block_size=0)
-    # Layout-sized tiles on CPU, flex's 128-token tiles on GPUs, unless given.
-    assert op.tile_size(torch.device('cpu')) == 4 and op.tile_size(torch.device('cuda')) == 128
-    assert FlexBlockSparseAttention(flex_block_size=64).tile_size(torch.device('cpu')) == 64
+    for bad in (0, 3, 2.5):
+        with pytest.raises(ValueError, match='flex_block_size'):
+            FlexBlockSparseAttention(block_size=4, flex_block_size=bad)
+    # Layout-sized tiles on CPU; on GPUs the next power of two of at least 16, unless given.
+    assert op.tile_size(torch.device('cpu')) == 4 and op.tile_size(torch.device('cuda')) == 16
+    assert op.tile_size(torch.device('cuda'), needs_grad=True) == 128
+    assert FlexBlockSparseAttention(block_size=56).tile_size(torch.device('cuda')) == 64
+    assert FlexBlockSparseAttention(block_size=4, flex_block_size=64).tile_size(torch.device('cpu')) == 64
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(),
                     reason='FlexAttention does not support backward on CPU (torch 2.14); needs CUDA')
-def test_forward_and_backward_match_reference_on_cuda():
-    batch, num_global, num_local, size = 2, 1, 300, 32
+@pytest.mark.parametrize('size,tile,num_global', [(56, None, 1), (24, None, 3)])  # tiles of 64 and 32
+def test_forward_and_backward_match_reference_on_cuda(size, tile, num_global):
+    batch, num_local = 2, 300
     num_tokens = num_global + num_local
     padding = padding_mask(batch, num_tokens, num_global)
     inputs = make_inputs(batch, 2, num_tokens, 16, seed=4, padding=padding, bias_batch=1)
     reference = clone_inputs(inputs)
-    op = FlexBlockSparseAttention(block_size=size, flex_block_size=128, local_blocks=1, random_blocks=2,
+    op = FlexBlockSparseAttention(block_size=size, flex_block_size=tile, local_blocks=1, random_blocks=2,
                                   dense_threshold=float('inf'), compile=True)
     layout = op.make_layout(num_local, device='cuda', generator=torch.Generator().manual_seed(5))
     allowed = layout_token_mask(layout.block_index.cpu(), size, num_local, num_global)

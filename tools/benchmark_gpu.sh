@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The GPU checks in one run (docs/benchmarks.md, "GPU"): the attention-layer benchmark in bfloat16 against
+# dense SDPA, the CUDA correctness tests of the sparse operators, then the video-encoder benchmarks.
+#   bash tools/benchmark_gpu.sh [OUT_DIR]      (PYTHON=python3 to choose the interpreter)
+# Each step has its own time limit, so that one slow compilation cannot take the others' time.
+set -u
+out=${1:-work_dirs/bench_gpu}
+python=${PYTHON:-python}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+
+step() {  # step SECONDS NAME COMMAND...
+    local limit=$1 name=$2 start=$SECONDS
+    shift 2
+    echo "=== $name (limit ${limit}s)"
+    timeout "$limit" "$@"
+    echo "=== $name: exit $? after $((SECONDS - start))s"
+}
+
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv
+"$python" -c 'import torch, triton; print("torch", torch.__version__, "triton", triton.__version__)'
+step 120 'attention layer, bf16, batch 8' "$python" tools/benchmark.py --op --device cuda --dtype bfloat16 \
+    --frames 4 8 16 --backward --batch-size 8 --warmup 3 --repeats 20 \
+    --ops BlockSparseAttention FlexBlockSparseAttention --out "$out/op_bf16.json" --plot "$out/op_bf16.png"
+step 100 'CUDA tests' "$python" -m pytest -q -p no:cacheprovider -rs tests/models/attention \
+    tests/models/backbones/test_video_beit_flex.py tests/models/text/test_bert_layers.py \
+    tests/models/test_data_preprocessor.py
+step 60 'encoders, bf16, batch 4' "$python" tools/benchmark.py configs/dense_16f.py configs/svitt_16f.py \
+    --device cuda --dtype bfloat16 --frames 4 8 16 --backward --batch-size 4 --warmup 2 --repeats 10 \
+    --out "$out/encoder_bf16.json" --plot "$out/encoder_bf16.png"
+step 80 'encoders with flex, bf16, batch 4, 16 frames, forward' "$python" tools/benchmark.py \
+    configs/dense_16f.py configs/svitt_16f.py configs/svitt_16f_flex.py --device cuda --dtype bfloat16 \
+    --frames 16 --batch-size 4 --warmup 2 --repeats 10 --out "$out/encoder_flex_bf16.json"

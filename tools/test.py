@@ -22,8 +22,8 @@ from svitt_mm.datasets.broken_media import BROKEN_MEDIA_POLICIES  # noqa: E402
 from svitt_mm.engine.hooks.metrics_table_hook import format_metrics_table  # noqa: E402
 from svitt_mm.registry import RUNNERS  # noqa: E402
 from svitt_mm.utils import (ConfigCheckError, DistributedSetupError, MissingInputError,  # noqa: E402
-                            check_config, check_required_inputs, register_all_modules, setup_distributed,
-                            write_json)
+                            check_config, check_required_inputs, finish_distributed, register_all_modules,
+                            setup_distributed, write_json)
 
 
 def parse_args(argv=None):
@@ -93,6 +93,7 @@ def main(argv=None):
         if args.out:
             write_json(args.out, metrics)
             print(f'metrics written to {args.out}')
+    finish_distributed()
     return metrics
 
 

@@ -21,8 +21,8 @@ from svitt_mm.engine.optim_wrappers import NonFiniteLossError  # noqa: E402
 from svitt_mm.registry import RUNNERS  # noqa: E402
 from svitt_mm.datasets import BrokenMediaError  # noqa: E402
 from svitt_mm.utils import (ConfigCheckError, DistributedSetupError, MissingInputError,  # noqa: E402
-                            check_config, check_required_inputs, register_all_modules, setup_distributed,
-                            use_strategy)
+                            check_config, check_required_inputs, finish_distributed, register_all_modules,
+                            setup_distributed, use_strategy)
 from svitt_mm.utils.distributed import STRATEGIES  # noqa: E402
 
 
@@ -102,6 +102,7 @@ def main(argv=None):
         runner.train()
     except (NonFiniteLossError, BrokenMediaError) as error:
         raise SystemExit(f'error: {error}')
+    finish_distributed()
 
 
 if __name__ == '__main__':

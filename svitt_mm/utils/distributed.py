@@ -44,6 +44,13 @@ def cpu_model_wrapper_cfg(find_unused_parameters: bool = False) -> dict:
                 find_unused_parameters=find_unused_parameters)
 
 
+def finish_distributed() -> None:
+    """Tear the process group down before the interpreter exits (gloo's threads otherwise can abort the
+    process at exit: "terminate called without an active exception")."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def setup_distributed(cfg: Config) -> None:
     """Prepare ``cfg`` (with ``cfg.launcher`` set) for the Runner; call before building it.
 

@@ -17,7 +17,9 @@ inputs, and runs config mode under ``torch.autocast`` (mixed precision). Forward
 The first call of each case is timed on its own (``first_call_s``: lazy initialisation and any
 ``torch.compile`` compilation), then ``--warmup`` more untimed calls, then ``--repeats`` timed ones.
 Peak memory: CUDA's ``max_memory_allocated``; on CPU the growth of the process' peak resident set
-during one extra call (:func:`svitt_mm.utils.cost.peak_rss_mb`).
+during one extra call (:func:`svitt_mm.utils.cost.peak_rss_mb`). Like ``tools/train.py`` and
+``tools/test.py``, the tool keeps freed CPU memory for reuse (:mod:`svitt_mm.utils.cpu_allocator`);
+``--system-malloc`` measures with glibc's defaults.
 
 ``--data`` mode iterates the config's ``train_dataloader`` (its workers, pinning and persistence) for
 ``--batches`` batches and reports clips/s and the time the loop waited for each batch.
@@ -43,6 +45,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from svitt_mm.registry import ATTENTION_OPS, BACKBONES  # noqa: E402
 from svitt_mm.utils import count_flops, median_seconds, register_all_modules, write_json  # noqa: E402
 from svitt_mm.utils.cost import peak_rss_mb  # noqa: E402
+from svitt_mm.utils.cpu_allocator import retain_freed_memory  # noqa: E402
 
 PHASES = ('forward', 'forward_backward')
 DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
@@ -68,6 +71,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--repeats', type=int, default=5, help='timed calls; the median is reported')
     parser.add_argument('--warmup', type=int, default=1, help='untimed calls before timing')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s)')
+    parser.add_argument('--system-malloc', action='store_true',
+                        help="keep glibc's default allocation thresholds (by default freed memory is kept for "
+                             'reuse, as tools/train.py and tools/test.py do; svitt_mm.utils.cpu_allocator)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', default=None, help='write all numbers and machine info as JSON')
     parser.add_argument('--plot', default=None, help='draw time and GFLOPs against frames to a PNG')
@@ -103,7 +109,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def machine_info(device: torch.device) -> Dict[str, object]:
+def machine_info(device: torch.device, malloc: str) -> Dict[str, object]:
     """Versions, threads and the device's name, stored with the numbers."""
     if device.type == 'cuda':
         name = torch.cuda.get_device_name(device)
@@ -120,6 +126,7 @@ def machine_info(device: torch.device) -> Dict[str, object]:
         'device': str(device),
         'device_name': name,
         'threads': torch.get_num_threads(),
+        'malloc': malloc,
         'cpu_count': os.cpu_count(),
         'peak_memory': ('torch.cuda.max_memory_allocated during the timed calls (MiB)'
                         if device.type == 'cuda' else
@@ -339,6 +346,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    malloc = 'system default'
+    if not args.system_malloc and retain_freed_memory():
+        malloc = 'glibc, freed memory kept for reuse (svitt_mm.utils.cpu_allocator)'
     register_all_modules()
     unknown = [name for name in args.ops if name not in ATTENTION_OPS.module_dict]
     if args.op and unknown:
@@ -350,7 +360,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
               f"{data['batch_size']} ({data['num_workers']} workers); wait per batch: median "
               f"{data['median_batch_wait_s'] * 1e3:.1f} ms, max {data['max_batch_wait_s'] * 1e3:.1f} ms; "
               f"first batch {data['first_batch_s']:.2f} s")
-        results = {'mode': 'data', 'machine': machine_info(torch.device('cpu')),
+        results = {'mode': 'data', 'machine': machine_info(torch.device('cpu'), malloc),
                    'settings': {k: v for k, v in vars(args).items() if k not in ('out', 'plot')},
                    'results': data}
         if args.out:
@@ -378,9 +388,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     mode = 'op' if args.op else 'encoder'
     title = (f'attention layer: {args.heads} heads x {args.head_dim}, 1 + {args.tokens_per_frame}*T tokens, '
              f'{args.dtype}' if args.op else f'video encoders, batch {args.batch_size}, {args.dtype}')
-    print(f'\n{title} on {device} ({torch.get_num_threads()} threads)')
+    print(f'\n{title} on {device} ({torch.get_num_threads()} threads; malloc: {malloc})')
     print(format_table(records, names[0]))
-    results = {'mode': mode, 'machine': machine_info(device),
+    results = {'mode': mode, 'machine': machine_info(device, malloc),
                'settings': {k: v for k, v in vars(args).items() if k not in ('out', 'plot')},
                'results': records}
     if args.out:

@@ -21,6 +21,7 @@ from svitt_mm.datasets import BrokenMediaError  # noqa: E402
 from svitt_mm.datasets.broken_media import BROKEN_MEDIA_POLICIES  # noqa: E402
 from svitt_mm.engine.hooks.metrics_table_hook import format_metrics_table  # noqa: E402
 from svitt_mm.registry import RUNNERS  # noqa: E402
+from svitt_mm.utils.cpu_allocator import retain_freed_memory  # noqa: E402
 from svitt_mm.utils import (ConfigCheckError, DistributedSetupError, MissingInputError,  # noqa: E402
                             check_config, check_required_inputs, finish_distributed, register_all_modules,
                             setup_distributed, write_json)
@@ -75,6 +76,7 @@ def build_test_config(config: str, checkpoint: str, work_dir: Optional[str] = No
 
 def main(argv=None):
     args = parse_args(argv)
+    retain_freed_memory()  # CPU steps reuse their large buffers instead of page-faulting them in
     cfg = build_test_config(args.config, args.checkpoint, args.work_dir, args.cfg_options, args.launcher,
                             args.on_broken_media)
     try:

@@ -19,6 +19,7 @@ from mmengine.config import Config, DictAction
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from svitt_mm.engine.optim_wrappers import NonFiniteLossError  # noqa: E402
 from svitt_mm.registry import RUNNERS  # noqa: E402
+from svitt_mm.utils.cpu_allocator import retain_freed_memory  # noqa: E402
 from svitt_mm.datasets import BrokenMediaError  # noqa: E402
 from svitt_mm.utils import (ConfigCheckError, DistributedSetupError, MissingInputError,  # noqa: E402
                             check_config, check_required_inputs, finish_distributed, register_all_modules,
@@ -84,6 +85,7 @@ def build_config(args) -> Config:
 
 def main(argv=None):
     args = parse_args(argv)
+    retain_freed_memory()  # CPU steps reuse their large buffers instead of page-faulting them in
     register_all_modules()
     cfg = build_config(args)
     try:

@@ -45,9 +45,11 @@ def cpu_model_wrapper_cfg(find_unused_parameters: bool = False) -> dict:
 
 
 def finish_distributed() -> None:
-    """Tear the process group down before the interpreter exits (gloo's threads otherwise can abort the
-    process at exit: "terminate called without an active exception")."""
+    """Wait for every rank (rank 0 may still be writing its checkpoint), then tear the process group down
+    before the interpreter exits: a process group left to the interpreter's shutdown can abort the process
+    ("terminate called without an active exception")."""
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 

@@ -48,7 +48,8 @@ def data_options(paths: dict) -> List[str]:
 
 
 def tool_env() -> dict:
-    return dict(os.environ, HF_HUB_OFFLINE='1', PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1')
+    # PYTHONFAULTHANDLER: a tool that dies of a signal prints every thread's Python stack.
+    return dict(os.environ, HF_HUB_OFFLINE='1', PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1', PYTHONFAULTHANDLER='1')
 
 
 def run_checked(cmd: List[str], timeout: int = 300) -> subprocess.CompletedProcess:

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
-from mmengine.dist import get_dist_info
 from torch.utils.data import Sampler
 
 from svitt_mm.registry import DATA_SAMPLERS
+
+from .rank_batch_sampler import RankBatchSampler
 
 
 def twin_key(caption: str, partner: Dict[str, str]) -> Tuple[str, ...]:
@@ -24,7 +25,7 @@ def twin_key(caption: str, partner: Dict[str, str]) -> Tuple[str, ...]:
 
 
 @DATA_SAMPLERS.register_module()
-class CaptionTwinBatchSampler(Sampler[List[int]]):
+class CaptionTwinBatchSampler(RankBatchSampler):
     """Batches made of (sample, twin sample) couples, in random order.
 
     Per epoch (seed ``sampler.seed + epoch``, the same on every rank), the samples of each pair of twin
@@ -49,9 +50,8 @@ class CaptionTwinBatchSampler(Sampler[List[int]]):
 
     def __init__(self, sampler: Sampler, batch_size: int, swap_words: Sequence[Sequence[str]],
                  rank: Optional[int] = None, world_size: Optional[int] = None) -> None:
+        super().__init__(sampler, batch_size, rank, world_size)
         name = type(self).__name__
-        if batch_size < 1:
-            raise ValueError(f'{name}: batch_size must be >= 1, got {batch_size}')
         partner: Dict[str, str] = {}
         for pair in swap_words:
             if len(pair) != 2 or pair[0] == pair[1] or any(word in partner for word in pair):
@@ -59,13 +59,8 @@ class CaptionTwinBatchSampler(Sampler[List[int]]):
                                  f'got {pair!r} in {list(swap_words)!r}')
             partner[pair[0].lower()], partner[pair[1].lower()] = pair[1].lower(), pair[0].lower()
         dataset = sampler.dataset
-        dist_rank, dist_world = get_dist_info()
-        self.sampler = sampler
-        self.batch_size = batch_size
-        self.rank = dist_rank if rank is None else rank
-        self.world_size = dist_world if world_size is None else world_size
         self.num_samples = len(dataset)
-        if self.num_samples < batch_size * self.world_size:
+        if self.num_samples < self.global_batch:
             raise ValueError(f'{name}: {self.num_samples} samples do not fill one global batch of '
                              f'{batch_size} x {self.world_size} ranks')
         groups: Dict[Tuple[str, ...], Dict[str, List[int]]] = {}
@@ -78,10 +73,6 @@ class CaptionTwinBatchSampler(Sampler[List[int]]):
             groups.setdefault(twin_key(caption, partner), {}).setdefault(caption, []).append(index)
         self.groups = [list(sides.values()) for sides in groups.values()]
         self.num_twin_pairs = sum(len(sides) == 2 for sides in self.groups)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Forwarded to the wrapped sampler (the epoch seeds the shuffle)."""
-        self.sampler.set_epoch(epoch)
 
     def units(self, rng: Optional[np.random.Generator]) -> List[List[int]]:
         """The epoch's units of two samples, shuffled by ``rng`` (in order when ``None``): the twin couples,
@@ -104,14 +95,9 @@ class CaptionTwinBatchSampler(Sampler[List[int]]):
         return units + ([singles[-1:]] if len(singles) % 2 else [])
 
     def __iter__(self) -> Iterator[List[int]]:
-        shuffle = getattr(self.sampler, 'shuffle', True)
-        rng = np.random.default_rng(int(getattr(self.sampler, 'seed', 0) or 0)
-                                    + int(getattr(self.sampler, 'epoch', 0))) if shuffle else None
-        order = [index for unit in self.units(rng) for index in unit]
-        global_batch = self.batch_size * self.world_size
-        start = self.rank * self.batch_size
-        for offset in range(0, len(order) - global_batch + 1, global_batch):
-            yield order[offset + start:offset + start + self.batch_size]
+        order = [index for unit in self.units(self.epoch_rng()) for index in unit]
+        for offset in range(0, len(order) - self.global_batch + 1, self.global_batch):
+            yield self.rank_slice(order[offset:offset + self.global_batch])
 
     def __len__(self) -> int:
-        return self.num_samples // (self.batch_size * self.world_size)
+        return self.num_samples // self.global_batch

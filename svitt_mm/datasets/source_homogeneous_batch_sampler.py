@@ -5,10 +5,11 @@ from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 from mmengine.dataset import ConcatDataset
-from mmengine.dist import get_dist_info
 from torch.utils.data import Sampler
 
 from svitt_mm.registry import DATA_SAMPLERS
+
+from .rank_batch_sampler import RankBatchSampler
 
 
 def interleave_sources(batch_counts: Sequence[int]) -> List[int]:
@@ -24,7 +25,7 @@ def interleave_sources(batch_counts: Sequence[int]) -> List[int]:
 
 
 @DATA_SAMPLERS.register_module()
-class SourceHomogeneousBatchSampler(Sampler[List[int]]):
+class SourceHomogeneousBatchSampler(RankBatchSampler):
     """Every batch comes from one dataset of a :class:`mmengine.dataset.ConcatDataset`.
 
     Per epoch, each source's indices are shuffled (seed ``sampler.seed + epoch``, the same on every
@@ -52,42 +53,28 @@ class SourceHomogeneousBatchSampler(Sampler[List[int]]):
         if not isinstance(dataset, ConcatDataset):
             raise TypeError(f'SourceHomogeneousBatchSampler needs a ConcatDataset (train_dataloader.dataset '
                             f'type="ConcatDataset", datasets=[...]), got {type(dataset).__name__}')
-        if batch_size < 1:
-            raise ValueError(f'SourceHomogeneousBatchSampler: batch_size must be >= 1, got {batch_size}')
-        dist_rank, dist_world = get_dist_info()
-        self.sampler = sampler
-        self.batch_size = batch_size
-        self.rank = dist_rank if rank is None else rank
-        self.world_size = dist_world if world_size is None else world_size
+        super().__init__(sampler, batch_size, rank, world_size)
         # mmengine's ConcatDataset keeps cumulative_sizes private until it is fully initialised
         self.offsets = [0] + [len(part) for part in dataset.datasets]
         self.offsets = np.cumsum(self.offsets).tolist()
-        global_batch = batch_size * self.world_size
-        self.batch_counts = [len(part) // global_batch for part in dataset.datasets]
+        self.batch_counts = [len(part) // self.global_batch for part in dataset.datasets]
         if sum(self.batch_counts) == 0:
             raise ValueError(f'SourceHomogeneousBatchSampler: no source holds one global batch of '
                              f'{batch_size} x {self.world_size} ranks (source sizes '
                              f'{[len(part) for part in dataset.datasets]})')
 
-    def set_epoch(self, epoch: int) -> None:
-        """Forwarded to the wrapped sampler (the epoch seeds the shuffle)."""
-        self.sampler.set_epoch(epoch)
-
     def __iter__(self) -> Iterator[List[int]]:
-        rng = np.random.default_rng(int(getattr(self.sampler, 'seed', 0) or 0)
-                                    + int(getattr(self.sampler, 'epoch', 0)))
-        shuffle = getattr(self.sampler, 'shuffle', True)
-        global_batch = self.batch_size * self.world_size
+        rng = self.epoch_rng()
         batches_of_source = []
         for source, count in enumerate(self.batch_counts):
             start, stop = self.offsets[source], self.offsets[source + 1]
             indices = np.arange(start, stop)
-            if shuffle:
+            if rng is not None:
                 indices = rng.permutation(indices)
-            batches_of_source.append(iter(indices[:count * global_batch].reshape(count, global_batch)))
-        mine = slice(self.rank * self.batch_size, (self.rank + 1) * self.batch_size)
+            batches = indices[:count * self.global_batch].reshape(count, self.global_batch)
+            batches_of_source.append(iter(batches))
         for source in interleave_sources(self.batch_counts):
-            yield next(batches_of_source[source])[mine].tolist()
+            yield self.rank_slice(next(batches_of_source[source])).tolist()
 
     def __len__(self) -> int:
         return sum(self.batch_counts)

@@ -8,7 +8,7 @@ go through one ``scaled_dot_product_attention`` call, so time and memory grow wi
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -124,6 +124,7 @@ class BlockSparseAttention(AttentionOp):
         self.dense_threshold = float(dense_threshold)
         self.eval_seed = int(eval_seed)
         self.dense = DenseAttention()
+        self._eval_layouts: Dict[tuple, BlockLayout] = {}
 
     def extra_repr(self) -> str:
         return (f'block_size={self.block_size}, local_blocks={self.local_blocks}, '
@@ -155,11 +156,16 @@ class BlockSparseAttention(AttentionOp):
 
     def eval_layout(self, num_local_tokens: int, device: Optional[torch.device] = None) -> BlockLayout:
         """The deterministic pattern used in eval mode: a function of ``eval_seed``, ``layer_index`` and the
-        block count."""
-        count = num_blocks(num_local_tokens, self.block_size)
-        seed = (self.eval_seed * 1_000_003 + self.layer_index) * 1_000_033 + count
-        generator = torch.Generator().manual_seed(seed)
-        return self.make_layout(num_local_tokens, device=device, generator=generator)
+        block count. Drawn once per token count and device, then reused (no host-side draw and copy per
+        call)."""
+        key = (num_local_tokens, None if device is None else torch.device(device), self.eval_seed,
+               self.layer_index)
+        if key not in self._eval_layouts:
+            count = num_blocks(num_local_tokens, self.block_size)
+            seed = (self.eval_seed * 1_000_003 + self.layer_index) * 1_000_033 + count
+            generator = torch.Generator().manual_seed(seed)
+            self._eval_layouts[key] = self.make_layout(num_local_tokens, device=device, generator=generator)
+        return self._eval_layouts[key]
 
     def resolve_layout(self, q: Tensor, num_global: int, layout: Optional[BlockLayout]) -> BlockLayout:
         """Check a given layout against the input, or make one for the current mode."""

@@ -22,6 +22,7 @@ also computes the tile padding, ``(tile / block_size)^2`` more local pairs (1.31
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, Dict, Optional
 
 import torch
@@ -36,15 +37,25 @@ from .base import PairBias
 from .block_layout import BlockLayout, block_adjacency, key_token_index, query_token_index
 from .block_sparse import BlockSparseAttention
 
-_COMPILED_FLEX: Optional[Callable[..., Tensor]] = None
+_COMPILED: Dict[str, Callable[..., Tensor]] = {}
 
 
-def compiled_flex_attention() -> Callable[..., Tensor]:
-    """``torch.compile(flex_attention)``, compiled once per process (recompiles per sequence length)."""
-    global _COMPILED_FLEX
-    if _COMPILED_FLEX is None:
-        _COMPILED_FLEX = torch.compile(flex_attention, dynamic=False)
-    return _COMPILED_FLEX
+def compiled_flex_local_attention(device_type: str) -> Callable[..., Tensor]:
+    """:func:`flex_local_attention` compiled for ``device_type``, once per process (recompiled per sequence
+    length, dtype and the presence of padding and bias).
+
+    On GPUs the whole function is one graph: the tiling gathers, the block mask and the fused kernel,
+    instead of dozens of small launches around the kernel. Inductor's CPU flex template accepts only
+    materialised inputs (torch 2.14: "Cannot Append Choice: Pointwise"), so on CPU only the
+    ``flex_attention`` call is compiled.
+    """
+    if device_type not in _COMPILED:
+        if device_type == 'cpu':
+            _COMPILED[device_type] = partial(flex_local_attention,
+                                             attend=torch.compile(flex_attention, dynamic=False))
+        else:
+            _COMPILED[device_type] = torch.compile(flex_local_attention, dynamic=False)
+    return _COMPILED[device_type]
 
 
 def slot_table(block_index: Tensor) -> Tensor:
@@ -56,32 +67,122 @@ def slot_table(block_index: Tensor) -> Tensor:
     return table[:, :blocks]
 
 
-def pad_blocks(x: Tensor, num_tokens: int, block_size: int, tile: int, value: float = 0.0) -> Tensor:
-    """``[..., num_tokens, *rest]`` in blocks of ``block_size`` -> ``[..., M * tile, *rest]``, each block
-    followed by ``tile - block_size`` entries of ``value`` (the last block is also padded to ``block_size``).
+def tile_source_index(num_local: int, num_global: int, block_size: int, tile: int, device: torch.device,
+                      with_global: bool = False) -> Tensor:
+    """LongTensor ``[M * tile]`` (``[M * tile + Gt * tile]`` ``with_global``): which token of the sequence
+    ``[G global | num_local local | one zero row]`` fills each position of the tiled sequence.
 
-    ``rest`` is one trailing dimension when ``x`` has 4 dims (``[B, H, N, D]``), none for masks ``[B, N]``.
+    Local tokens go in blocks of ``block_size``, each block padded to ``tile`` positions (the last one is
+    ragged); ``with_global`` appends the global tokens, padded to whole tiles. Padding positions take the
+    zero row (index ``G + num_local``). One gather builds the tiled tensor, so compiled code sees a plain
+    ``[B, H, L, D]`` buffer.
     """
-    trailing = 1 if x.dim() == 4 else 0
-    seq_dim = x.dim() - 1 - trailing
-    blocks = -(-num_tokens // block_size)
+    zero_row = num_global + num_local
+    position = torch.arange(-(-num_local // block_size) * tile, device=device)
+    within = position % tile
+    local = position // tile * block_size + within
+    index = torch.where((within < block_size) & (local < num_local), num_global + local, zero_row)
+    if with_global:
+        slots = torch.arange(-(-num_global // tile) * tile, device=device)
+        index = torch.cat([index, torch.where(slots < num_global, slots, zero_row)])
+    return index
 
-    def pad_seq(t: Tensor, amount: int) -> Tensor:
-        return F.pad(t, (0, 0) * trailing + (0, amount), value=value)
 
-    x = pad_seq(x, blocks * block_size - num_tokens)
-    x = x.unflatten(seq_dim, (blocks, block_size))
-    x = F.pad(x, (0, 0) * trailing + (0, tile - block_size), value=value)
-    return x.flatten(seq_dim, seq_dim + 1)
+def tiled(x: Tensor, index: Tensor, pad_value: float = 0.0) -> Tensor:
+    """``x`` ``[B, H, N, D]`` (or a mask ``[B, N]``) rearranged by a :func:`tile_source_index` table."""
+    dim = 2 if x.dim() == 4 else 1
+    pad = (0, 0, 0, 1) if dim == 2 else (0, 1)
+    return F.pad(x, pad, value=pad_value).index_select(dim, index)
 
 
 def tile_kernel_options(tile: int) -> Dict[str, int]:
-    """Triton tile sizes that divide a ``tile``-token block mask (flex's defaults assume 128)."""
+    """Triton tile sizes that divide a ``tile``-token block mask (flex's defaults assume 128).
+
+    The forward reads each query tile against key tiles of half its size: on an H100 (bf16, 16 frames,
+    tiles of 64) the kernel took 0.50 ms with ``BLOCK_N=32`` against 0.63 ms with 64.
+    """
     if tile >= 128:
         return {}
     half = max(tile // 2, 16)
-    return {'BLOCK_M': tile, 'BLOCK_N': tile,
+    return {'BLOCK_M': tile, 'BLOCK_N': half,
             'BLOCK_M1': half, 'BLOCK_N1': tile, 'BLOCK_M2': tile, 'BLOCK_N2': half}
+
+
+def tile_block_mask(block_index: Tensor, num_global: int, block_size: int, num_local: int, tile: int,
+                    key_padding: Optional[Tensor], compute_q_blocks: bool = True) -> BlockMask:
+    """Flex ``BlockMask`` of the padded local queries ``[M * tile]`` over the keys
+    ``[M local tiles | Gt global tiles]``, for the layout table ``block_index`` ``[M, S]``.
+
+    Query tile ``m`` lists the ``Gt`` global tiles and the key tiles of its layout row (whose valid entries
+    come first), so no tile outside the pattern is visited. The ``mask_mod`` states the same pattern per
+    pair (flex's contract: the tables only skip work) and removes padding: tile positions past
+    ``block_size``, the ragged tail (``num_local`` tokens), global slots past ``num_global``, and the keys
+    ``key_padding`` marks (bool ``[B, (M + Gt) * tile]``, optional).
+
+    Args:
+        compute_q_blocks: also build the transposed tables the backward pass needs.
+    """
+    blocks, device = block_index.shape[0], block_index.device
+    global_tiles = -(-num_global // tile)
+    local_keys = blocks * tile
+    global_ids = torch.arange(blocks, blocks + global_tiles, device=device).expand(blocks, global_tiles)
+    # One column per key tile, as torch's transposition for the backward expects; unused columns 0.
+    unused = torch.zeros(blocks, blocks - block_index.shape[1], dtype=torch.long, device=device)
+    kv_indices = torch.cat([global_ids, block_index.clamp(min=0), unused], dim=1).to(torch.int32)
+    kv_num_blocks = (block_index >= 0).sum(dim=1, dtype=torch.int32) + global_tiles
+    adjacency = block_adjacency(block_index)
+
+    def mask_mod(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+        kv_tile, within = kv_idx // tile, kv_idx % tile
+        local = adjacency[q_idx // tile, kv_tile.clamp(max=blocks - 1)] & (within < block_size) \
+            & (kv_tile * block_size + within < num_local)
+        valid = torch.where(kv_idx >= local_keys, kv_idx - local_keys < num_global, local)
+        return valid if key_padding is None else valid & ~key_padding[b, kv_idx]
+
+    return BlockMask.from_kv_blocks(kv_num_blocks[None, None], kv_indices[None, None], BLOCK_SIZE=tile,
+                                    mask_mod=mask_mod, compute_q_blocks=compute_q_blocks,
+                                    seq_lengths=(local_keys, local_keys + global_tiles * tile))
+
+
+def flex_local_attention(q: Tensor, k: Tensor, v: Tensor, block_index: Tensor, num_global: int,
+                         block_size: int, tile: int, key_padding_mask: Optional[Tensor] = None,
+                         pair_bias: Optional[Tensor] = None, kernel_options: Optional[Dict[str, int]] = None,
+                         compute_q_blocks: bool = True,
+                         attend: Callable[..., Tensor] = flex_attention) -> Tensor:
+    """Outputs ``[B, H, N - G, D]`` of the local queries of ``q, k, v`` ``[B, H, N, D]`` under the layout
+    table ``block_index`` ``[M, S]``, through one ``flex_attention`` call on tiles of ``tile`` tokens.
+
+    ``pair_bias`` ``[B, H, M, block_size, G + S * block_size]`` holds the bias of every computed pair in
+    the gather operator's ``[M, bs] x [M, C]`` index tables (:func:`~.block_layout.key_token_index`);
+    ``score_mod`` looks each pair up there. ``attend`` runs the kernel (``flex_attention``, or its compiled
+    form; see :func:`compiled_flex_local_attention`).
+    """
+    blocks = block_index.shape[0]
+    num_local = q.shape[2] - num_global
+    local_keys = blocks * tile
+    query_source = tile_source_index(num_local, num_global, block_size, tile, q.device)
+    key_source = tile_source_index(num_local, num_global, block_size, tile, q.device, with_global=True)
+    key_padding = None if key_padding_mask is None else tiled(key_padding_mask, key_source, True)
+    score_mod = None
+    if pair_bias is not None:
+        slots = slot_table(block_index)
+
+        def score_mod(score: Tensor, b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+            # Padded positions are masked; clamping keeps their lookups in range.
+            q_tile, kv_tile = q_idx // tile, (kv_idx // tile).clamp(max=blocks - 1)
+            q_row = (q_idx - q_tile * tile).clamp(max=block_size - 1)
+            kv_col = (kv_idx - kv_tile * tile).clamp(max=block_size - 1)
+            local_column = num_global + slots[q_tile, kv_tile] * block_size + kv_col
+            global_column = (kv_idx - local_keys).clamp(min=0, max=max(num_global - 1, 0))
+            column = torch.where(kv_idx >= local_keys, global_column, local_column)
+            return score + pair_bias[b, h, q_tile, q_row, column]
+
+    block_mask = tile_block_mask(block_index, num_global, block_size, num_local, tile, key_padding,
+                                 compute_q_blocks)
+    out = attend(tiled(q, query_source), tiled(k, key_source), tiled(v, key_source),
+           score_mod=score_mod, block_mask=block_mask, kernel_options=kernel_options)
+    token = torch.arange(num_local, device=q.device)
+    return out.index_select(2, token // block_size * tile + token % block_size)
 
 
 @ATTENTION_OPS.register_module()
@@ -93,9 +194,9 @@ class FlexBlockSparseAttention(BlockSparseAttention):
             ``block_size``. ``None``: ``block_size`` on CPU (no padding); on other devices the next power of
             two of at least 16, as their Triton kernels need (56 -> 64), and at least 128 when gradients are
             needed (see :meth:`tile_size`).
-        compile: run ``torch.compile(flex_attention)`` (fused kernels; the first call per sequence length
-            compiles for ~20 s on CPU). ``False`` runs flex's eager reference, which materialises the full
-            score matrix (for tests). On CPU, torch 2.14 has no flex backward.
+        compile: compile the whole local path (tiling, block mask, fused flex kernels; the first call per
+            sequence length compiles for ~20 s on CPU). ``False`` runs flex's eager reference, which
+            materialises the full score matrix (for tests). On CPU, torch 2.14 has no flex backward.
         **kwargs: the arguments of :class:`BlockSparseAttention`.
     """
 
@@ -123,97 +224,29 @@ class FlexBlockSparseAttention(BlockSparseAttention):
         # 128 tokens for bf16) must divide the mask's.
         return max(tile, 128) if needs_grad else tile
 
-    @staticmethod
-    def block_mask(layout: BlockLayout, num_global: int, tile: int, key_padding: Optional[Tensor],
-                   compute_q_blocks: bool = True) -> BlockMask:
-        """Flex ``BlockMask`` of the padded local queries ``[M * tile]`` over the keys
-        ``[M local tiles | Gt global tiles]``.
-
-        Query tile ``m`` lists the ``Gt`` global tiles and the key tiles of its layout row (whose valid
-        entries come first), so no tile outside the pattern is visited. The ``mask_mod`` states the same
-        pattern per pair (flex's contract: the tables only skip work) and removes padding: tile positions
-        past ``block_size``, the ragged tail, global slots past ``G``, and the keys ``key_padding`` marks
-        (bool ``[B, (M + Gt) * tile]``, optional).
-
-        Args:
-            compute_q_blocks: also build the transposed tables the backward pass needs.
-        """
-        blocks, device = layout.num_blocks, layout.block_index.device
-        size, num_local = layout.block_size, layout.num_tokens
-        global_tiles = -(-num_global // tile)
-        local_keys = blocks * tile
-        global_ids = torch.arange(blocks, blocks + global_tiles, device=device).expand(blocks, global_tiles)
-        # One column per key tile, as torch's transposition for the backward expects; unused columns 0.
-        unused = torch.zeros(blocks, blocks - layout.block_index.shape[1], dtype=torch.long, device=device)
-        kv_indices = torch.cat([global_ids, layout.block_index.clamp(min=0), unused], dim=1).to(torch.int32)
-        kv_num_blocks = (layout.block_index >= 0).sum(dim=1, dtype=torch.int32) + global_tiles
-        adjacency = block_adjacency(layout.block_index)
-
-        def mask_mod(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
-            kv_tile, within = kv_idx // tile, kv_idx % tile
-            local = adjacency[q_idx // tile, kv_tile.clamp(max=blocks - 1)] & (within < size) \
-                & (kv_tile * size + within < num_local)
-            valid = torch.where(kv_idx >= local_keys, kv_idx - local_keys < num_global, local)
-            return valid if key_padding is None else valid & ~key_padding[b, kv_idx]
-
-        return BlockMask.from_kv_blocks(kv_num_blocks[None, None], kv_indices[None, None], BLOCK_SIZE=tile,
-                                        mask_mod=mask_mod, compute_q_blocks=compute_q_blocks,
-                                        seq_lengths=(local_keys, local_keys + global_tiles * tile))
-
     def local_attention(self, q: Tensor, k: Tensor, v: Tensor, num_global: int, layout: BlockLayout,
                         key_padding_mask: Optional[Tensor], bias: Optional[PairBias]) -> Tensor:
-        """Outputs ``[B, H, N - G, D]`` of the local queries, through ``flex_attention``.
+        """Outputs ``[B, H, N - G, D]`` of the local queries, through :func:`flex_local_attention`.
 
         Under :func:`~svitt_mm.utils.cost.count_flops` (torch's counter cannot run ``flex_attention``) the
         gather path computes the same outputs, so the count is the pattern's pairs without the tile padding.
         """
         if counting_flops():
             return super().local_attention(q, k, v, num_global, layout, key_padding_mask, bias)
-        batch, heads = q.shape[:2]
-        blocks, size, num_local = layout.num_blocks, layout.block_size, layout.num_tokens
         needs_grad = torch.is_grad_enabled()
         tile = self.tile_size(q.device, needs_grad)
-        if tile < size:
-            raise ValueError(f'{type(self).__name__}: flex tile {tile} is smaller than block_size {size}')
-        local_keys = blocks * tile
-        global_tiles = -(-num_global // tile)
-        global_pad = global_tiles * tile - num_global
-
-        def tiled(x: Tensor) -> Tensor:
-            return pad_blocks(x[:, :, num_global:], num_local, size, tile)
-
-        def tiled_keys(x: Tensor) -> Tensor:
-            return torch.cat([tiled(x), F.pad(x[:, :, :num_global], (0, 0, 0, global_pad))], dim=2)
-
-        queries, keys, values = tiled(q), tiled_keys(k), tiled_keys(v)
-        key_padding = None
-        if key_padding_mask is not None:
-            key_padding = torch.cat([pad_blocks(key_padding_mask[:, num_global:], num_local, size, tile, True),
-                                     F.pad(key_padding_mask[:, :num_global], (0, global_pad), value=True)], 1)
-        score_mod = None
+        if tile < layout.block_size:
+            raise ValueError(f'{type(self).__name__}: flex tile {tile} is smaller than block_size '
+                             f'{layout.block_size}')
+        pair_bias = None
         if bias is not None:
             key_index, _ = key_token_index(layout, num_global)
             query_index = query_token_index(layout, num_global)
             pair_bias = bias(query_index[:, :, None], key_index[:, None, :]).to(q.dtype)  # [B|1,H,M,bs,C]
-            pair_bias = pair_bias.expand(batch, heads, -1, -1, -1)
-            slots = slot_table(layout.block_index)
-
-            def score_mod(score: Tensor, b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
-                # Padded positions are masked; clamping keeps their lookups in range.
-                q_tile, kv_tile = q_idx // tile, (kv_idx // tile).clamp(max=blocks - 1)
-                q_row = (q_idx - q_tile * tile).clamp(max=size - 1)
-                kv_col = (kv_idx - kv_tile * tile).clamp(max=size - 1)
-                local_column = num_global + slots[q_tile, kv_tile] * size + kv_col
-                global_column = (kv_idx - local_keys).clamp(min=0, max=max(num_global - 1, 0))
-                column = torch.where(kv_idx >= local_keys, global_column, local_column)
-                return score + pair_bias[b, h, q_tile, q_row, column]
-
-        block_mask = self.block_mask(layout, num_global, tile, key_padding, compute_q_blocks=needs_grad)
-        attend = compiled_flex_attention() if self.compile else flex_attention
+            pair_bias = pair_bias.expand(q.shape[0], q.shape[1], -1, -1, -1)
+        attend = compiled_flex_local_attention(q.device.type) if self.compile else flex_local_attention
         options = tile_kernel_options(tile) if q.device.type == 'cuda' else {}
         # One graph per sequence length (pruning gives several per clip length), batch and dtype.
         with torch._dynamo.config.patch(cache_size_limit=64):
-            out = attend(queries, keys, values, score_mod=score_mod, block_mask=block_mask,
-                         kernel_options=options or None)
-        out = out.unflatten(2, (blocks, tile))[:, :, :, :size].flatten(2, 3)
-        return out[:, :, :num_local]
+            return attend(q, k, v, layout.block_index, num_global, layout.block_size, tile,
+                          key_padding_mask, pair_bias, options or None, needs_grad)

@@ -162,6 +162,18 @@ def test_eval_pattern_is_deterministic_and_per_seed():
                            op.eval_layout(num_local).block_index)
 
 
+def test_eval_layout_is_drawn_once_per_token_count_and_layer():
+    op = BlockSparseAttention(block_size=4, random_blocks=2, dense_threshold=float('inf'), eval_seed=3)
+    first = op.eval_layout(40)
+    assert op.eval_layout(40) is first and op.eval_layout(36) is not first
+    fresh = BlockSparseAttention(block_size=4, random_blocks=2, dense_threshold=float('inf'), eval_seed=3)
+    assert torch.equal(fresh.eval_layout(40).block_index, first.block_index)
+    op.layer_index = 2  # set by the backbone after construction: the cached layer-0 pattern must not leak
+    fresh.layer_index = 2
+    assert torch.equal(op.eval_layout(40).block_index, fresh.eval_layout(40).block_index)
+    assert not torch.equal(op.eval_layout(40).block_index, first.block_index)
+
+
 def test_keeps_reduced_precision_dtype():
     num_global, num_local = 1, 30
     inputs = make_inputs(2, 2, num_global + num_local, 8, seed=14, bias_batch=1)

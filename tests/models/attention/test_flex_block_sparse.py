@@ -11,7 +11,8 @@ from masked_reference import (assert_close_where_valid, clone_inputs, gradients,
                               make_inputs, masked_attention, weighted_loss)
 
 from svitt_mm.models.attention import BlockSparseAttention, FlexBlockSparseAttention
-from svitt_mm.models.attention.flex_block_sparse import pad_blocks, slot_table, tile_kernel_options
+from svitt_mm.models.attention.flex_block_sparse import (slot_table, tile_block_mask, tile_kernel_options,
+                                                         tile_source_index, tiled)
 from svitt_mm.registry import ATTENTION_OPS
 
 # (batch, num_global, num_local, block_size, flex_block_size, local_blocks, random_blocks, padded, bias_batch)
@@ -51,12 +52,17 @@ def test_forward_matches_masked_dense_reference(case):
     torch.testing.assert_close(probs, ref_probs, atol=1e-5, rtol=1e-5)
 
 
-def test_pad_blocks_and_slot_table():
-    # 7 tokens in blocks of 3, padded to tiles of 4: [0 1 2 _ | 3 4 5 _ | 6 _ _ _].
-    x = torch.arange(1, 8, dtype=torch.float).view(1, 1, 7, 1)
-    assert pad_blocks(x, 7, 3, 4).flatten().tolist() == [1, 2, 3, 0, 4, 5, 6, 0, 7, 0, 0, 0]
-    mask = torch.zeros(2, 7, dtype=torch.bool)
-    assert pad_blocks(mask, 7, 3, 4, value=True)[0].tolist() == ([False] * 3 + [True]) * 2 + [False] + [True] * 3
+def test_tile_source_index_tiled_and_slot_table():
+    # 2 global + 7 local tokens, blocks of 3 padded to tiles of 4: [2 3 4 _ | 5 6 7 _ | 8 _ _ _], then the
+    # global tile [0 1 _ _]; "_" is the zero row 9.
+    index = tile_source_index(7, 2, 3, 4, torch.device('cpu'), with_global=True)
+    assert index.tolist() == [2, 3, 4, 9, 5, 6, 7, 9, 8, 9, 9, 9, 0, 1, 9, 9]
+    assert tile_source_index(7, 2, 3, 4, torch.device('cpu')).tolist() == index[:12].tolist()
+    x = torch.arange(1, 10, dtype=torch.float).view(1, 1, 9, 1)
+    assert tiled(x, index).flatten().tolist() == [3, 4, 5, 0, 6, 7, 8, 0, 9, 0, 0, 0, 1, 2, 0, 0]
+    mask = torch.zeros(2, 9, dtype=torch.bool)
+    assert tiled(mask, index, True)[0].tolist() == [False] * 3 + [True] + [False] * 3 + [True] + [False] + \
+        [True] * 3 + [False] * 2 + [True] * 2
     table = torch.tensor([[0, 2], [1, -1], [0, 1]])
     assert slot_table(table).tolist() == [[0, 0, 1], [0, 0, 0], [0, 1, 0]]
 
@@ -65,7 +71,8 @@ def test_block_mask_lists_exactly_the_layout_blocks_and_the_global_tiles():
     op = FlexBlockSparseAttention(block_size=3, flex_block_size=4, random_blocks=1,
                                   dense_threshold=float('inf'), compile=False)
     layout = op.make_layout(20, generator=torch.Generator().manual_seed(0))  # 7 blocks, the last ragged
-    mask = op.block_mask(layout, num_global=5, tile=4, key_padding=None)  # 2 global tiles: 7 and 8
+    mask = tile_block_mask(layout.block_index, num_global=5, block_size=3, num_local=20, tile=4,
+                           key_padding=None)  # 2 global tiles: 7 and 8
     counts, indices = mask.kv_num_blocks[0, 0], mask.kv_indices[0, 0]
     for row, blocks in enumerate(layout.block_index.tolist()):
         listed = indices[row, :counts[row]].tolist()

@@ -11,8 +11,9 @@ from masked_reference import (assert_close_where_valid, clone_inputs, gradients,
                               make_inputs, masked_attention, weighted_loss)
 
 from svitt_mm.models.attention import BlockSparseAttention, FlexBlockSparseAttention
-from svitt_mm.models.attention.flex_block_sparse import (slot_table, tile_block_mask, tile_kernel_options,
-                                                         tile_source_index, tiled)
+from svitt_mm.models.attention.block_layout import key_token_index, query_token_index
+from svitt_mm.models.attention.flex_block_sparse import (flex_local_attention, slot_table, tile_block_mask,
+                                                         tile_kernel_options, tile_source_index, tiled)
 from svitt_mm.registry import ATTENTION_OPS
 
 # (batch, num_global, num_local, block_size, flex_block_size, local_blocks, random_blocks, padded, bias_batch)
@@ -134,3 +135,28 @@ def test_forward_and_backward_match_reference_on_cuda(size, tile, num_global):
     ours = {'q': q.grad, 'k': k.grad, 'v': v.grad, 'bias': bias.table.grad}
     for name, grad in gradients(reference).items():
         torch.testing.assert_close(ours[name].cpu(), grad, atol=2e-3, rtol=1e-3)
+
+
+@pytest.mark.parametrize('padded', [False, True])
+def test_local_path_traces_as_one_graph(padded):
+    # On GPUs the whole local path (tiling, block mask, kernel) is compiled as one graph; a graph break
+    # would split it back into eager launches. Dynamo's capture is device-independent, so check it here.
+    batch, num_global, num_local, size = 2, 1, 61, 8
+    num_tokens = num_global + num_local
+    padding = padding_mask(batch, num_tokens, num_global) if padded else None
+    inputs = make_inputs(batch, 2, num_tokens, 16, seed=2, padding=padding, bias_batch=1 if padded else None)
+    q, k, v = (inputs[name].detach() for name in ('q', 'k', 'v'))
+    op = FlexBlockSparseAttention(block_size=size, random_blocks=2, dense_threshold=float('inf'))
+    layout = op.make_layout(num_local, generator=torch.Generator().manual_seed(3))
+    pair_bias = None
+    if padded:
+        key_index, _ = key_token_index(layout, num_global)
+        query_index = query_token_index(layout, num_global)
+        pair_bias = inputs['bias'](query_index[:, :, None], key_index[:, None, :]).detach()
+        pair_bias = pair_bias.expand(batch, 2, -1, -1, -1)
+    args = (q, k, v, layout.block_index, num_global, size, 16, padding, pair_bias, tile_kernel_options(16), True)
+    torch._dynamo.reset()
+    traced = torch.compile(flex_local_attention, backend='aot_eager', fullgraph=True, dynamic=False)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='flex_attention called without torch.compile')
+        torch.testing.assert_close(traced(*args), flex_local_attention(*args), atol=0, rtol=0)

@@ -6,11 +6,12 @@ output, which ``flex_attention`` does not return).
 
 Every layout block is padded to one flex tile (``tile >= block_size`` tokens), so that flex's tiles *are*
 the layout's blocks: local queries run as one ``flex_attention`` call over the key sequence
-``[M tiles of local keys | global keys padded to whole tiles]``, and the ``BlockMask`` is the block table itself plus the global
-tile (no ``N x N`` mask evaluation, and no pairs computed outside the pattern apart from the padding). GPU
-kernels need power-of-two tiles of at least 16 tokens: SViTT's blocks of 56 run as tiles of 64 (14 % of
-padding), where flex's default 128-token tiles would compute 2.3x the pattern's pairs. The token-level
-``mask_mod`` masks the padding, the ragged tail and the padding keys.
+``[M tiles of local keys | global keys padded to whole tiles]``, and the ``BlockMask`` is the block table
+itself plus the global tile (no ``N x N`` mask evaluation, and no pairs computed outside the pattern apart
+from the padding). GPU kernels need power-of-two tiles of at least 16 tokens: SViTT's blocks of 56 run as
+tiles of 64 (14 % of padding), where flex's default 128-token tiles would compute 2.3x the pattern's pairs.
+The token-level ``mask_mod`` masks the padding, the ragged tail and the padding keys. On GPUs the tiling,
+the mask and the kernel compile into one graph (:func:`compiled_flex_local_attention`).
 
 The pair bias is not called inside ``score_mod``: a :class:`~.base.PairBias` may do arbitrary indexing that
 flex cannot trace per pair, so it is evaluated once on the same ``[M, bs] x [M, C]`` index tables as the

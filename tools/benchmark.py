@@ -2,7 +2,7 @@
 clips/s and peak memory, with ratios against the first (baseline) entry measured in the same run.
 
     python tools/benchmark.py CONFIG [CONFIG ...] --frames 4 8 16 [--batch-size B] [--device cpu|cuda]
-                              [--backward] [--repeats N] [--warmup N] [--threads N]
+                              [--backward] [--compile] [--repeats N] [--warmup N] [--threads N]
                               [--out results.json] [--plot cost.png]
     python tools/benchmark.py --op --frames 4 8 16 [--backward] [--ops OP [OP ...]] [--dtype bfloat16] ...
     python tools/benchmark.py --data CONFIG [--batches 20] [--batch-size B] [--num-workers W]
@@ -16,6 +16,7 @@ inputs, and runs config mode under ``torch.autocast`` (mixed precision). Forward
 (deterministic sparse patterns) under ``no_grad``; ``--backward`` adds forward+backward in train mode.
 The first call of each case is timed on its own (``first_call_s``: lazy initialisation and any
 ``torch.compile`` compilation), then ``--warmup`` more untimed calls, then ``--repeats`` timed ones.
+``--compile`` times ``torch.compile`` of each case's whole forward (the encoder, or the operator).
 Peak memory: CUDA's ``max_memory_allocated``; on CPU the growth of the process' peak resident set
 during one extra call (:func:`svitt_mm.utils.cost.peak_rss_mb`). Like ``tools/train.py`` and
 ``tools/test.py``, the tool keeps freed CPU memory for reuse (:mod:`svitt_mm.utils.cpu_allocator`);
@@ -68,6 +69,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--dtype', default='float32', choices=sorted(DTYPES),
                         help='--op: dtype of q, k, v; configs: autocast dtype (float32: no autocast)')
     parser.add_argument('--backward', action='store_true', help='also time forward+backward (train mode)')
+    parser.add_argument('--compile', action='store_true',
+                        help='time torch.compile(forward) (one graph per case and phase; the compilation '
+                             'is in first_call_s)')
     parser.add_argument('--repeats', type=int, default=5, help='timed calls; the median is reported')
     parser.add_argument('--warmup', type=int, default=1, help='untimed calls before timing')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s)')
@@ -156,32 +160,34 @@ def measure(module: nn.Module, forward: Callable[[], object], loss: Callable[[ob
     """FLOPs, median seconds and peak memory of one ``phase`` of ``forward``.
 
     ``forward`` runs in eval mode under ``no_grad``; ``forward_backward`` runs ``loss(forward())``
-    backward in train mode, clearing the gradients of ``grad_tensors`` first.
+    backward in train mode, clearing the gradients of ``grad_tensors`` first. With ``--compile`` the timed
+    calls run ``torch.compile(forward)``; FLOPs are always counted on the eager ``forward`` (torch's
+    counter does not see inside compiled kernels).
     """
-    if phase == 'forward':
-        module.eval()
+    def make_step(fn: Callable[[], object]) -> Callable[[], None]:
+        if phase == 'forward':
+            def step() -> None:
+                with torch.no_grad():
+                    fn()
+        else:
+            def step() -> None:
+                for tensor in grad_tensors:
+                    tensor.grad = None
+                loss(fn()).backward()
+        return step
 
-        def step() -> None:
-            with torch.no_grad():
-                forward()
-    else:
-        module.train()
-
-        def step() -> None:
-            for tensor in grad_tensors:
-                tensor.grad = None
-            loss(forward()).backward()
-
-    first_call = median_seconds(step, repeats=1, warmup=0, device=device)
-    flops = count_flops(step)
+    module.train(phase != 'forward')
+    timed = make_step(torch.compile(forward, dynamic=False) if args.compile else forward)
+    first_call = median_seconds(timed, repeats=1, warmup=0, device=device)
+    flops = count_flops(make_step(forward))
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-    seconds = median_seconds(step, args.repeats, args.warmup, device)
+    seconds = median_seconds(timed, args.repeats, args.warmup, device)
     if device.type == 'cuda':
         peak = torch.cuda.max_memory_allocated(device) / 2**20
     else:
-        peak = peak_rss_mb(step)
+        peak = peak_rss_mb(timed)
     return {'phase': phase, 'flops': flops, 'gflops': flops / 1e9, 'seconds': seconds,
             'ms': seconds * 1e3, 'first_call_s': first_call, 'clips_per_s': args.batch_size / seconds,
             'peak_memory_mb': peak}

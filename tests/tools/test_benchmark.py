@@ -127,6 +127,25 @@ def test_op_mode_compares_several_operators_in_bfloat16(benchmark):
     assert records['FlexBlockSparseAttention']['flop_ratio'] < 1
 
 
+def test_compile_times_the_compiled_forward_and_counts_the_eager_flops(benchmark, monkeypatch):
+    compiled = []
+    real_compile = torch.compile
+
+    def recording_compile(fn, **kwargs):
+        compiled.append(kwargs)
+        return real_compile(fn, **kwargs)
+
+    monkeypatch.setattr(benchmark.torch, 'compile', recording_compile)
+    argv = ['--op', '--frames', '8', *FAST, '--heads', '2', '--head-dim', '16', '--tokens-per-frame', '16',
+            '--block-size', '8']
+    eager = benchmark.main(argv)
+    assert not compiled
+    results = benchmark.main(argv + ['--compile'])
+    assert compiled == [dict(dynamic=False)] * 2 and results['settings']['compile'] is True
+    # FLOPs are the eager ones, whatever the compiled kernels do.
+    assert [r['flops'] for r in results['results']] == [r['flops'] for r in eager['results']]
+
+
 def test_readable_errors(benchmark, tmp_path):
     with pytest.raises(SystemExit, match='config file not found: .*missing.py'):
         benchmark.main([str(tmp_path / 'missing.py'), '--frames', '1'])

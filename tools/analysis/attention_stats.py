@@ -16,13 +16,13 @@ import sys
 from collections import defaultdict
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.runner import load_checkpoint
+from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from svitt_mm.models.attention.block_layout import block_adjacency  # noqa: E402
-from svitt_mm.registry import DATASETS, MODELS  # noqa: E402
+from svitt_mm.registry import DATASETS  # noqa: E402
 from svitt_mm.utils import register_all_modules, write_json  # noqa: E402
+from svitt_mm.utils.analysis_inputs import load_eval_model, model_batch  # noqa: E402
 
 
 def allowed_pairs(op, num_tokens: int, num_global: int = 1):
@@ -103,21 +103,13 @@ def parse_args(argv=None):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     register_all_modules()
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'error: checkpoint {args.checkpoint!r} does not exist')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    model = MODELS.build(cfg.model).eval()
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    cfg, model = load_eval_model(args.config, args.checkpoint, args.cfg_options)
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     count = min(args.num_videos, len(dataset))
     sums, batches = defaultdict(lambda: defaultdict(float)), 0
     for start in range(0, count, args.batch_size):
         items = [dataset[i] for i in range(start, min(start + args.batch_size, count))]
-        batch = model.data_preprocessor(dict(inputs=[it['inputs'] for it in items],
-                                             data_samples=[it['data_samples'] for it in items]), False)
-        videos = batch['inputs'][:, 0]  # first clip of each video
+        videos = model_batch(model, items)['inputs'][:, 0]  # first clip of each video
         for layer, values in enumerate(collect(model, videos)):
             for key, value in values.items():
                 sums[layer][key] += value * len(items)

@@ -18,12 +18,12 @@ from collections import defaultdict
 from typing import Dict, List, Optional, Tuple
 
 import torch
-from mmengine.config import Config, DictAction
-from mmengine.runner import load_checkpoint
+from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from svitt_mm.registry import DATASETS, MODELS  # noqa: E402
+from svitt_mm.registry import DATASETS  # noqa: E402
 from svitt_mm.utils import register_all_modules, write_json  # noqa: E402
+from svitt_mm.utils.analysis_inputs import load_eval_model, model_batch  # noqa: E402
 
 
 def contrast_words(first: str, second: str) -> Optional[Tuple[str, str]]:
@@ -72,8 +72,7 @@ def embed_test_set(model, dataset, batch_size: int) -> Tuple[List[str], List[int
     for start in range(0, len(dataset), batch_size):
         indices = range(start, min(start + batch_size, len(dataset)))
         items = [dataset[i] for i in indices]
-        batch = model.data_preprocessor(dict(inputs=[it['inputs'] for it in items],
-                                             data_samples=[it['data_samples'] for it in items]), False)
+        batch = model_batch(model, items)
         video, text = model.extract_features(batch['inputs'], batch['data_samples'])
         videos.append(video.embedding[:, 0])
         texts.append(text.embedding)
@@ -102,16 +101,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     register_all_modules()
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'error: checkpoint {args.checkpoint!r} does not exist')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    model = MODELS.build(cfg.model).eval()
+    cfg, model = load_eval_model(args.config, args.checkpoint, args.cfg_options)
     if not hasattr(model, 'contrastive_head'):
         raise SystemExit(f'error: {args.config} builds a {type(model).__name__}, which has no contrastive '
                          f'embeddings; caption contrasts need a retrieval model')
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     captions, caption_video, texts, videos = embed_test_set(model, dataset, args.batch_size)
     table = contrast_table(captions, caption_video, texts, videos)

@@ -1,6 +1,5 @@
 """tools/analysis/attention_stats.py: the recomputed probabilities are exactly those the operators use,
 the distances are right on hand-made attention, and the tool writes its table, JSON and plot."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -8,15 +7,13 @@ import pytest
 import torch
 from mmengine.config import Config
 
+import attention_stats  # tools/analysis, on sys.path by conftest.py
+
 from svitt_mm.datasets.demo import build_temporal_shapes
 from svitt_mm.registry import MODELS
 from svitt_mm.utils import register_all_modules
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-spec = importlib.util.spec_from_file_location('attention_stats',
-                                              osp.join(ROOT, 'tools', 'analysis', 'attention_stats.py'))
-attention_stats = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(attention_stats)
 
 TINY = dict(embed_dims=32, num_layers=3, num_heads=2)
 

@@ -1,6 +1,5 @@
 """tools/analysis/caption_contrasts.py: word-pair grouping, accuracy and cosines on hand-made embeddings, the
 embeddings equal the model's own, and the tool writes its table and JSON on the demo data."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -9,15 +8,13 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 
+import caption_contrasts  # tools/analysis, on sys.path by conftest.py
+
 from svitt_mm.datasets.demo import build_temporal_shapes
 from svitt_mm.registry import DATASETS, MODELS
 from svitt_mm.utils import register_all_modules
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-spec = importlib.util.spec_from_file_location('caption_contrasts',
-                                              osp.join(ROOT, 'tools', 'analysis', 'caption_contrasts.py'))
-caption_contrasts = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(caption_contrasts)
 
 TINY = dict(embed_dims=32, num_layers=3, num_heads=2)
 

@@ -5,7 +5,6 @@ import json
 import math
 import os
 import os.path as osp
-import sys
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,8 +14,7 @@ from mmengine.config import Config
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
-import visualize_tokens  # noqa: E402
+import visualize_tokens  # noqa: E402  (tools/analysis, on sys.path by conftest.py)
 
 from svitt_mm.datasets.demo import build_temporal_shapes  # noqa: E402
 from svitt_mm.registry import DATASETS, MODELS  # noqa: E402

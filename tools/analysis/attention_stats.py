@@ -53,10 +53,12 @@ def attention_probs(attn, x: torch.Tensor, index) -> torch.Tensor:
     return logits.softmax(dim=-1)
 
 
-def layer_statistics(probs: torch.Tensor, positions: torch.Tensor, frame_grid) -> dict:
-    """Mean time / space distance of local queries' attention over local keys, and [CLS] share."""
+def layer_statistics(probs: torch.Tensor, positions: torch.Tensor, frame_grid,
+                     tubelet_size: int = 1) -> dict:
+    """Mean time (in frames: a tubelet step is ``tubelet_size`` frames) / space distance of local
+    queries' attention over local keys, and [CLS] share."""
     height, width = frame_grid
-    t = positions.div(height * width, rounding_mode='floor').float()  # [P, N]
+    t = positions.div(height * width, rounding_mode='floor').float() * tubelet_size  # [P, N]
     rest = positions % (height * width)
     h, w = rest.div(width, rounding_mode='floor').float(), (rest % width).float()
     local = probs[:, :, 1:, 1:]  # [B, H, N, N]
@@ -76,7 +78,7 @@ def collect(model, videos: torch.Tensor) -> list:
     def hook(attn, args):
         x, index = args
         probs = attention_probs(attn, x, index)
-        stats.append(layer_statistics(probs, index.positions, index.frame_grid))
+        stats.append(layer_statistics(probs, index.positions, index.frame_grid, encoder.tubelet_size))
 
     handles = [block.attn.register_forward_pre_hook(hook) for block in encoder.blocks]
     try:

@@ -69,12 +69,14 @@ class TokenReport:
     """What the model kept for one clip.
 
     ``frames``: uint8 ``[T, H, W, 3]`` model-input frames (before normalisation); ``grid``: ``(Hp, Wp)``
-    patches per frame; ``stages``: video-encoder pruning stages in order; ``text_stage``: the text-guided
+    patches per frame; ``tubelet_size``: frames per token (a kept token shows in all of its frames);
+    ``stages``: video-encoder pruning stages in order; ``text_stage``: the text-guided
     selection (or ``None``); ``layout``: bool ``[M, M]`` block adjacency of the first layer (or ``None``).
     """
     frames: np.ndarray
     grid: Tuple[int, int]
     patch_size: int
+    tubelet_size: int = 1
     stages: List[Stage] = field(default_factory=list)
     text_stage: Optional[Stage] = None
     layout: Optional[np.ndarray] = None
@@ -158,7 +160,8 @@ def analyse(model: torch.nn.Module, frames: np.ndarray, text_ids: Optional[torch
     ``frames`` uint8 ``[T, H, W, 3]``; ``text_ids``/``text_mask`` ``[1, L]``.
     """
     encoder = model.vision_encoder
-    report = TokenReport(frames=frames, grid=tuple(encoder.frame_grid), patch_size=encoder.patch_size)
+    report = TokenReport(frames=frames, grid=tuple(encoder.frame_grid), patch_size=encoder.patch_size,
+                         tubelet_size=encoder.tubelet_size)
     out = encoder(normalise(model, frames))
     layers = list(encoder.prune_layers)
     for i, (layer, kept) in enumerate(zip(layers, out.kept_indices)):
@@ -177,7 +180,7 @@ def analyse(model: torch.nn.Module, frames: np.ndarray, text_ids: Optional[torch
             report.notes.append('the fusion encoder has no text-guided pruner: nothing selected by the text')
     op = encoder.blocks[0].attn.op
     if isinstance(op, BlockSparseAttention):
-        num_local = frames.shape[0] * report.grid[0] * report.grid[1]
+        num_local = frames.shape[0] // report.tubelet_size * report.grid[0] * report.grid[1]
         report.layout = block_adjacency(op.eval_layout(num_local).block_index).cpu().numpy()
     else:
         report.notes.append(f'the first layer uses {type(op).__name__}, not a BlockSparseAttention: '
@@ -192,25 +195,28 @@ def upscale(frames: np.ndarray) -> np.ndarray:
 
 
 def keep_mask(kept: Sequence[int], num_frames: int, grid: Tuple[int, int],
-              hw: Tuple[int, int]) -> np.ndarray:
+              hw: Tuple[int, int], tubelet_size: int = 1) -> np.ndarray:
     """Bool ``[T, H, W]``: pixels of the kept patches (frames of ``hw`` pixels; the patch grid is
-    stretched over the frame, pixels beyond the grid count as kept)."""
-    flags = np.zeros(num_frames * grid[0] * grid[1], dtype=bool)
+    stretched over the frame, pixels beyond the grid count as kept). A token of a tubelet covers its
+    patch in each of the tubelet's ``tubelet_size`` frames."""
+    tubelets = num_frames // tubelet_size
+    flags = np.zeros(tubelets * grid[0] * grid[1], dtype=bool)
     flags[list(kept)] = True
-    flags = flags.reshape(num_frames, *grid)
+    flags = flags.reshape(tubelets, *grid).repeat(tubelet_size, axis=0)
     rows = np.minimum(np.arange(hw[0]) * grid[0] // hw[0], grid[0] - 1)
     cols = np.minimum(np.arange(hw[1]) * grid[1] // hw[1], grid[1] - 1)
     return flags[:, rows][:, :, cols]
 
 
-def render_stage(frames: np.ndarray, kept: Optional[Sequence[int]], grid: Tuple[int, int]) -> np.ndarray:
+def render_stage(frames: np.ndarray, kept: Optional[Sequence[int]], grid: Tuple[int, int],
+                 tubelet_size: int = 1) -> np.ndarray:
     """Frames side by side (``GAP`` white pixels apart), dropped patches dimmed -> uint8 ``[H', W', 3]``.
 
     ``frames`` uint8 ``[T, H, W, 3]`` at model resolution; ``kept=None`` keeps everything.
     """
     big = upscale(frames)
     if kept is not None:
-        mask = keep_mask(kept, frames.shape[0], grid, big.shape[1:3])
+        mask = keep_mask(kept, frames.shape[0], grid, big.shape[1:3], tubelet_size)
         dimmed = (big.astype(np.float32) * DIM).round().astype(np.uint8)
         big = np.where(mask[..., None], big, dimmed)
     num, height = big.shape[0], big.shape[1]
@@ -255,12 +261,12 @@ def write_outputs(report: TokenReport, out_dir: str, meta: Dict) -> Dict:
         files.append(name)
 
     if not report.stages:
-        image = render_stage(report.frames, None, report.grid)
+        image = render_stage(report.frames, None, report.grid, report.tubelet_size)
         save('frames.png', image)
         rows.append(('frames (nothing pruned)', image))
     selections = report.stages + ([report.text_stage] if report.text_stage else [])
     for stage in selections:
-        image = render_stage(report.frames, stage.kept, report.grid)
+        image = render_stage(report.frames, stage.kept, report.grid, report.tubelet_size)
         save(f'{stage.name}.png', image)
         rows.append((stage.title, image))
     save_contact_sheet(rows, osp.join(out_dir, 'contact_sheet.png'))
@@ -271,8 +277,9 @@ def write_outputs(report: TokenReport, out_dir: str, meta: Dict) -> Dict:
     tokens = dict(
         meta,
         num_frames=num_frames, grid=list(report.grid), patch_size=report.patch_size,
-        num_patches=num_frames * report.grid[0] * report.grid[1],
-        position='t*Hp*Wp + h*Wp + w',
+        tubelet_size=report.tubelet_size,
+        num_patches=num_frames // report.tubelet_size * report.grid[0] * report.grid[1],
+        position='t*Hp*Wp + h*Wp + w' + (' (t: tubelet)' if report.tubelet_size > 1 else ''),
         stages=[dict(name=s.name, num_kept=len(s.kept), kept=s.kept) for s in report.stages],
         text_guided=(dict(num_kept=len(report.text_stage.kept), kept=report.text_stage.kept)
                      if report.text_stage else None),

@@ -11,8 +11,9 @@ Key layouts understood (detected from the keys, an optional ``beit.`` prefix is 
 
 Separate q/k/v projections are concatenated into the fused ``qkv`` weight, ``relative_position_index``
 buffers and classifier heads are dropped, a shared bias table (``use_shared_relative_position_bias``) is
-copied to every layer, and every 2-D relative position bias table is inflated to 3-D (see
-:func:`inflate_relative_position_table`).
+copied to every layer, every 2-D relative position bias table is inflated to 3-D (see
+:func:`inflate_relative_position_table`), and an image patch projection is inflated to the model's
+tubelets (:func:`inflate_patch_embedding`).
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ Rules = Sequence[Tuple[str, str]]
 
 # Name of a table shared by all layers, before it is copied to each layer.
 SHARED_TABLE = 'shared_relative_position_bias_table'
+PATCH_PROJECTION = 'patch_embed.proj.weight'
 TABLE_KEY = re.compile(r'^blocks\.\d+\.attn\.relative_position_bias\.table$')
 # Separate q/k/v weights are renamed to ``blocks.{i}.attn.qkv.weight.{q,k,v}``, then fused.
 QKV_PART = re.compile(r'^(blocks\.\d+\.attn\.qkv\.weight)\.([qkv])$')
@@ -182,6 +184,16 @@ def inflate_relative_position_table(table: Tensor, max_frames: int, frame_grid: 
     return table
 
 
+def inflate_patch_embedding(weight: Tensor, tubelet_size: int) -> Tensor:
+    """Turn an image patch projection ``[C', C, p, p]`` into a tubelet one ``[C', s*C, p, p]``
+    (``s = tubelet_size``): each frame of the tubelet gets the image filter divided by ``s``, so a clip
+    that does not change embeds as its frame does in the image model.  Any other shape is returned
+    unchanged (a tubelet checkpoint, or one the caller's shape check reports)."""
+    if tubelet_size > 1 and weight.dim() == 4:
+        return weight.repeat(1, tubelet_size, 1, 1) / tubelet_size
+    return weight
+
+
 def load_beit_weights(model: 'VideoBEiT', source: Union[str, Path, Mapping[str, Tensor]]
                       ) -> Tuple[List[str], List[str]]:
     """Load BEiT weights from ``source`` (see :func:`read_state_dict`) into ``model``.
@@ -198,8 +210,12 @@ def load_beit_weights(model: 'VideoBEiT', source: Union[str, Path, Mapping[str, 
     if shared is not None:
         for layer in range(len(model.blocks)):
             state.setdefault(f'blocks.{layer}.attn.relative_position_bias.table', shared)
-    state = {key: inflate_relative_position_table(value, model.max_frames, model.frame_grid, key)
+    state = {key: inflate_relative_position_table(value, model.max_tubelets, model.frame_grid, key)
              if TABLE_KEY.match(key) else value for key, value in state.items()}
+    own_projection = model.patch_embed.proj.weight
+    projection = state.get(PATCH_PROJECTION)
+    if projection is not None and projection.shape[1] * model.tubelet_size == own_projection.shape[1]:
+        state[PATCH_PROJECTION] = inflate_patch_embedding(projection, model.tubelet_size)
 
     own = model.state_dict()
     check_shapes(((key, value.shape, own[key].shape) for key, value in state.items() if key in own),

@@ -34,6 +34,9 @@ class FrameBagEncoder(BaseModule):
     def __init__(self, encoder: dict, init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.encoder = BACKBONES.build(copy.deepcopy(encoder))
+        if getattr(self.encoder, 'tubelet_size', 1) != 1:
+            raise ValueError(f'FrameBagEncoder encodes frames one by one: its encoder must have '
+                             f'tubelet_size=1, got {self.encoder.tubelet_size}')
         self.embed_dims = self.encoder.embed_dims
         self.frame_grid = self.encoder.frame_grid
 

@@ -27,7 +27,8 @@ class VideoEncoderOutput(NamedTuple):
       their current order (no final norm).
     * ``pooled``: ``[B, C]`` pooler LayerNorm of the mean of the local tokens.
     * ``kept_indices``: one ``LongTensor[B, N_k]`` per pruning layer, the original raster positions
-      ``t*Hp*Wp + h*Wp + w`` of the tokens kept there.
+      ``t*Hp*Wp + h*Wp + w`` of the tokens kept there (``t``: the frame, or the tubelet when
+      ``tubelet_size > 1``).
     * ``positions``: ``LongTensor[B or 1, N']`` original positions of the final local tokens.
     """
 
@@ -98,7 +99,9 @@ class VideoBEiT(BaseModule):
 
     Every frame is cut into ``patch_size`` patches by one shared patch embedding; the tokens of all
     frames (frame-major raster order ``t*Hp*Wp + h*Wp + w``, then permuted by ``token_order``) follow one
-    learnable [CLS].  There is no absolute position embedding: positions enter only through the per-layer
+    learnable [CLS].  With ``tubelet_size = s > 1`` a token embeds the same patch of ``s`` consecutive
+    frames (a space-time "tubelet", as a Conv3d with kernel and stride ``(s, p, p)`` would), and ``t``
+    counts tubelets.  There is no absolute position embedding: positions enter only through the per-layer
     relative position bias (:mod:`.relative_position_bias`), so one model takes any number of frames.
 
     Args:
@@ -109,7 +112,11 @@ class VideoBEiT(BaseModule):
         layer_scale_init: initial value of the per-channel layer scales ``gamma_1``, ``gamma_2``.
         drop_path_rate: stochastic depth of the last layer (linearly increasing from 0 at the first).
         norm_eps: LayerNorm epsilon (1e-12 for HF BEiT weights, 1e-6 for timm's).
-        max_frames: temporal extent of the relative position tables; longer clips clamp the offsets.
+        max_frames: temporal extent of the relative position tables, in frames (``max_frames /
+            tubelet_size`` tubelets); longer clips clamp the offsets.
+        tubelet_size: consecutive frames embedded together in one token (1: every frame on its own, as
+            in SViTT). Its patch embedding sees how a patch changes between those frames, so it can tell
+            the direction of motion without any attention. Clips must have a multiple of it in frames.
         attention: ``ATTENTION_OPS`` config, built once per layer, or a list of ``num_layers`` configs
             (e.g. to give every layer of a sparse operator its own evaluation seed).
         pruner: optional ``TOKEN_PRUNERS`` config applied after each layer of ``prune_layers``, ranking
@@ -127,7 +134,7 @@ class VideoBEiT(BaseModule):
     def __init__(self, img_size: int = 224, patch_size: int = 16, in_channels: int = 3,
                  embed_dims: int = 768, num_layers: int = 12, num_heads: int = 12,
                  mlp_ratio: float = 4.0, layer_scale_init: float = 0.1, drop_path_rate: float = 0.1,
-                 norm_eps: float = 1e-12, max_frames: int = 4,
+                 norm_eps: float = 1e-12, max_frames: int = 4, tubelet_size: int = 1,
                  attention: Union[dict, Sequence[dict], None] = None, pruner: Optional[dict] = None,
                  prune_layers: Sequence[int] = (), token_order: str = 'raster',
                  pretrained: Optional[str] = None, with_cp: bool = False,
@@ -136,6 +143,9 @@ class VideoBEiT(BaseModule):
         if img_size % patch_size:
             raise ValueError(f'img_size={img_size} is not divisible by patch_size={patch_size}')
         check_token_order(token_order)
+        if not isinstance(tubelet_size, int) or tubelet_size < 1 or max_frames % tubelet_size:
+            raise ValueError(f'tubelet_size={tubelet_size!r} must be a positive int that divides '
+                             f'max_frames={max_frames}')
         prune_layers = tuple(sorted(set(int(i) for i in prune_layers)))
         if prune_layers and pruner is None:
             raise ValueError(f'prune_layers={prune_layers} needs a pruner config (pruner=None)')
@@ -147,13 +157,15 @@ class VideoBEiT(BaseModule):
         self.in_channels = in_channels
         self.embed_dims = embed_dims
         self.max_frames = max_frames
+        self.tubelet_size = tubelet_size
+        self.max_tubelets = max_frames // tubelet_size  # temporal extent of the relative position tables
         self.frame_grid = (img_size // patch_size, img_size // patch_size)
         self.token_order = token_order
         self.prune_layers = prune_layers
         self.pretrained = pretrained
         self.with_cp = bool(with_cp)
 
-        self.patch_embed = PatchEmbed(img_size, patch_size, in_channels, embed_dims)
+        self.patch_embed = PatchEmbed(img_size, patch_size, in_channels * tubelet_size, embed_dims)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
         attention = attention if attention is not None else dict(type='DenseAttention')
         per_layer = [attention] * num_layers if isinstance(attention, dict) else list(attention)
@@ -163,7 +175,8 @@ class VideoBEiT(BaseModule):
         rates = torch.linspace(0, drop_path_rate, num_layers).tolist()
         self.blocks = nn.ModuleList(
             BEiTBlock(embed_dims, num_heads, mlp_ratio, layer_scale_init, rate, norm_eps, layer_attention,
-                      max_frames, self.frame_grid) for rate, layer_attention in zip(rates, per_layer))
+                      self.max_tubelets, self.frame_grid)
+            for rate, layer_attention in zip(rates, per_layer))
         for layer_index, block in enumerate(self.blocks):
             block.attn.op.layer_index = layer_index  # distinct deterministic sparse patterns per layer
         self.pooler_norm = nn.LayerNorm(embed_dims, eps=norm_eps)
@@ -196,6 +209,9 @@ class VideoBEiT(BaseModule):
         if video.shape[2] != self.in_channels:
             raise ValueError(f'VideoBEiT expects {self.in_channels} channels, i.e. {expected}; got shape '
                              f'{tuple(video.shape)}')
+        if video.shape[1] % self.tubelet_size:
+            raise ValueError(f'VideoBEiT has tubelet_size={self.tubelet_size}: clips need a multiple of '
+                             f'{self.tubelet_size} frames, got {video.shape[1]} (shape {tuple(video.shape)})')
         if tuple(video.shape[-2:]) != (self.img_size, self.img_size):
             raise ValueError(
                 f'VideoBEiT is configured for {self.img_size}x{self.img_size} frames (a '
@@ -214,15 +230,19 @@ class VideoBEiT(BaseModule):
         return torch.cat([x[:, :1], local], dim=1), positions
 
     def forward(self, video: Tensor) -> VideoEncoderOutput:
-        """Encode ``video`` ``[B, T, C, H, W]`` (any ``T``); see :class:`VideoEncoderOutput`."""
+        """Encode ``video`` ``[B, T, C, H, W]`` (any multiple ``T`` of ``tubelet_size``); see
+        :class:`VideoEncoderOutput`."""
         self._check_input(video)
         batch, frames = video.shape[:2]
-        x = self.patch_embed(video.flatten(0, 1)).reshape(batch, -1, self.embed_dims)  # raster order
-        positions = token_order(self.token_order, (frames, *self.frame_grid), x.device)[None]  # [1, N]
+        tubelets = frames // self.tubelet_size
+        # [B, T, C, H, W] -> [B*T/s, s*C, H, W]: the frames of a tubelet side by side as channels
+        x = self.patch_embed(video.reshape(batch * tubelets, -1, *video.shape[-2:]))
+        x = x.reshape(batch, -1, self.embed_dims)  # raster order
+        positions = token_order(self.token_order, (tubelets, *self.frame_grid), x.device)[None]  # [1, N]
         if self.token_order != 'raster':
             x = x[:, positions[0]]
         x = torch.cat([self.cls_token.expand(batch, -1, -1), x], dim=1)
-        index = RelativePositionIndex(positions, self.frame_grid, self.max_frames)
+        index = RelativePositionIndex(positions, self.frame_grid, self.max_tubelets)
         kept = []
         for layer, block in enumerate(self.blocks):
             if self.with_cp and self.training and torch.is_grad_enabled():
@@ -232,6 +252,6 @@ class VideoBEiT(BaseModule):
             if layer in self.prune_layers:
                 x, positions = self._prune(x, positions, global_probs)
                 kept.append(positions)
-                index = RelativePositionIndex(positions, self.frame_grid, self.max_frames)
+                index = RelativePositionIndex(positions, self.frame_grid, self.max_tubelets)
         pooled = self.pooler_norm(x[:, 1:].mean(dim=1))
         return VideoEncoderOutput(tokens=x, pooled=pooled, kept_indices=tuple(kept), positions=positions)

@@ -209,6 +209,25 @@ def test_inflate_function_on_its_own():
     assert inflate_relative_position_table(inflated, 2, (4, 4)) is inflated
 
 
+def test_image_weights_inflate_to_tubelets_that_embed_a_still_clip_like_its_frame(tmp_path):
+    """Loaded into 2-frame tubelets, the image patch filter is split over the two frames, so 4 still
+    frames (2 tubelets) give what the 1-frame-per-token model gives on 2 still frames: the same tokens
+    with the same keys twice over."""
+    hf_beit().save_pretrained(tmp_path)
+    frames, tubelets = video_beit(max_frames=2), video_beit(max_frames=4, tubelet_size=2)
+    load_beit_weights(frames, str(tmp_path))
+    missing, unexpected = load_beit_weights(tubelets, str(tmp_path))
+    assert missing == [] and unexpected == []
+    image_filter = frames.patch_embed.proj.weight
+    assert torch.equal(tubelets.patch_embed.proj.weight, torch.cat([image_filter, image_filter], 1) / 2)
+    still = images()[:, None]
+    with torch.no_grad():
+        ours = tubelets(still.expand(-1, 4, -1, -1, -1).contiguous())
+        reference = frames(still.expand(-1, 2, -1, -1, -1).contiguous())
+    assert (ours.tokens - reference.tokens).abs().max() <= 1e-5
+    assert (ours.pooled - reference.pooled).abs().max() <= 1e-5
+
+
 def test_unreadable_sources_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match='nowhere.pth'):
         load_beit_weights(video_beit(), str(tmp_path / 'nowhere.pth'))

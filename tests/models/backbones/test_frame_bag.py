@@ -1,5 +1,6 @@
 """FrameBagEncoder: equals the wrapped encoder run frame by frame, ignores frame order, and the
 frame-bag demo config gives order-free retrieval features."""
+import pytest
 import torch
 from mmengine.config import Config
 
@@ -17,6 +18,11 @@ def build_bag(**encoder):
     for block in bag.encoder.blocks:  # non-zero position bias, so token positions matter inside a frame
         torch.nn.init.normal_(block.attn.relative_position_bias.table, std=0.5)
     return bag
+
+
+def test_tubelet_encoders_are_refused():
+    with pytest.raises(ValueError, match='tubelet_size=1, got 2'):
+        build_bag(max_frames=2, tubelet_size=2)
 
 
 def test_matches_per_frame_reference_with_pruning():

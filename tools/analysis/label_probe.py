@@ -133,8 +133,7 @@ def main(argv=None) -> dict:
         cfg.merge_from_dict(args.cfg_options)
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
-    encoder = BACKBONES.build(cfg.model.vision_encoder).to(device)
-    encoder.init_weights()
+    encoder = BACKBONES.build(cfg.model.vision_encoder).to(device)  # as constructed: random, no pretrained
     heads = nn.ModuleDict({name: nn.Linear(encoder.embed_dims, len(classes))
                            for name, classes in HEADS.items()}).to(device)
     preprocessor = cfg.model.data_preprocessor

@@ -31,7 +31,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from svitt_mm.datasets.demo.temporal_shapes import (COLORS, MOTIONS, REVERSED_MOTION, SHAPES,  # noqa: E402
                                                     all_events, render_clip, sample_clip_spec)
 from svitt_mm.datasets.transforms.frame_sampling import sample_frame_indices  # noqa: E402
-from svitt_mm.registry import BACKBONES  # noqa: E402
+from svitt_mm.registry import BACKBONES, MODELS  # noqa: E402
 from svitt_mm.utils import register_all_modules, write_json  # noqa: E402
 
 SOURCE_FRAMES = 16  # frames per rendered clip, as in the demo videos
@@ -54,11 +54,12 @@ def render_set(clips_per_event: int, size: int, seed: int):
     return np.stack(frames), torch.tensor(labels)
 
 
-def to_video(frames: np.ndarray, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 ``[B, T, H, W, 3]`` -> normalised float ``[B, T, 3, H, W]`` on the device of ``mean`` (the
-    bytes travel, the floats are made there)."""
-    video = torch.from_numpy(np.ascontiguousarray(frames)).to(mean.device, non_blocking=True)
-    return (video.permute(0, 1, 4, 2, 3).float() - mean[:, None, None]) / std[:, None, None]
+def to_video(frames: np.ndarray, preprocessor: nn.Module) -> torch.Tensor:
+    """uint8 ``[B, T, H, W, 3]`` -> float ``[B, T, 3, H, W]`` normalised with the data preprocessor's
+    ``mean`` / ``std`` (``[3, 1, 1]`` buffers), on their device (the bytes travel, the floats are made
+    there)."""
+    video = torch.from_numpy(np.ascontiguousarray(frames)).to(preprocessor.mean.device, non_blocking=True)
+    return (video.permute(0, 1, 4, 2, 3).float() - preprocessor.mean) / preprocessor.std
 
 
 def predictions(features: Callable[[torch.Tensor], torch.Tensor], heads: nn.ModuleDict,
@@ -136,9 +137,7 @@ def main(argv=None) -> dict:
     encoder = BACKBONES.build(cfg.model.vision_encoder).to(device)  # as constructed: random, no pretrained
     heads = nn.ModuleDict({name: nn.Linear(encoder.embed_dims, len(classes))
                            for name, classes in HEADS.items()}).to(device)
-    preprocessor = cfg.model.data_preprocessor
-    mean = torch.tensor(preprocessor['mean'], device=device)
-    std = torch.tensor(preprocessor['std'], device=device)
+    preprocessor = MODELS.build(cfg.model.data_preprocessor).to(device)  # the model's mean / std
     size = cfg.model.vision_encoder.get('img_size') or cfg.model.vision_encoder.encoder.img_size
     num_frames = clip_frames(cfg)
 
@@ -155,7 +154,7 @@ def main(argv=None) -> dict:
             return encoder(video).tokens[:, 0]  # the [CLS] state, as the retrieval heads read it
 
     def to_device(frames: np.ndarray) -> torch.Tensor:
-        return to_video(frames, mean, std)
+        return to_video(frames, preprocessor)
 
     params = list(encoder.parameters()) + list(heads.parameters())
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.05)

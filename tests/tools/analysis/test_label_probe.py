@@ -10,6 +10,7 @@ import torch
 import label_probe  # tools/analysis, on sys.path by conftest.py
 
 from svitt_mm.datasets.demo.temporal_shapes import MOTIONS
+from svitt_mm.models import VideoTextDataPreprocessor
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 LEFT, RIGHT, UP, DOWN, GROWS, SHRINKS = range(6)
@@ -60,16 +61,16 @@ def test_order_blind_encoder_has_zero_order_sensitivity():
     def frame_difference(video):  # reads the order: last frame minus first
         return (video[:, -1] - video[:, 0]).flatten(1) @ weight
 
-    mean, std = torch.full((3,), 127.5), torch.full((3,), 127.5)
+    preprocessor = VideoTextDataPreprocessor(mean=(127.5,) * 3, std=(127.5,) * 3)
     index = np.array([1, 5, 9, 13])
     blind = label_probe.evaluate(frame_mean, heads, frames, labels, index,
-                                 lambda f: label_probe.to_video(f, mean, std), batch_size=32)
+                                 lambda f: label_probe.to_video(f, preprocessor), batch_size=32)
     assert blind['order_sensitivity'] == 0.0
     with torch.no_grad():  # motion weights antisymmetric in the reversal pairs: f -> -f flips the answer
         heads['motion'].weight[1::2] = -heads['motion'].weight[0::2]
         heads['motion'].bias.zero_()
     sighted = label_probe.evaluate(frame_difference, heads, frames, labels, index,
-                                   lambda f: label_probe.to_video(f, mean, std), batch_size=32)
+                                   lambda f: label_probe.to_video(f, preprocessor), batch_size=32)
     assert sighted['order_sensitivity'] == 1.0
 
 

@@ -4,13 +4,15 @@ clips/s and peak memory, with ratios against the first (baseline) entry measured
     python tools/benchmark.py CONFIG [CONFIG ...] --frames 4 8 16 [--batch-size B] [--device cpu|cuda]
                               [--backward] [--compile] [--repeats N] [--warmup N] [--threads N]
                               [--out results.json] [--plot cost.png]
-    python tools/benchmark.py --op --frames 4 8 16 [--backward] [--ops OP [OP ...]] [--dtype bfloat16] ...
+    python tools/benchmark.py --op --frames 4 8 16 [--backward] [--ops OP[:key=value,...] ...] [--dtype bfloat16] ...
     python tools/benchmark.py --data CONFIG [--batches 20] [--batch-size B] [--num-workers W]
 
 Config mode builds each config's video encoder (``model.vision_encoder``) with random weights
 (``pretrained=None``) and ``max_frames=T``; no data or checkpoints are needed. Put the dense baseline
 first. ``--op`` mode compares ``DenseAttention`` with the ``--ops`` sparse operators (default
-``BlockSparseAttention``; e.g. ``FlexBlockSparseAttention``, compiled, for GPUs) on ``q, k, v`` of shape
+``BlockSparseAttention``; e.g. ``FlexBlockSparseAttention`` or ``TritonBlockSparseAttention`` for GPUs;
+``NAME:key=value,...`` adds constructor arguments, e.g. ``TritonBlockSparseAttention:block_n=32``) on
+``q, k, v`` of shape
 ``[B, heads, 1 + tokens_per_frame * T, head_dim]`` (no position bias). ``--dtype`` casts the ``--op``
 inputs, and runs config mode under ``torch.autocast`` (mixed precision). Forward runs in eval mode
 (deterministic sparse patterns) under ``no_grad``; ``--backward`` adds forward+backward in train mode.
@@ -28,6 +30,7 @@ during one extra call (:func:`svitt_mm.utils.cost.peak_rss_mb`). Like ``tools/tr
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import os
 import os.path as osp
@@ -35,7 +38,7 @@ import platform
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -84,7 +87,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     op = parser.add_argument_group('--op mode (defaults: SViTT / BEiT-base shapes)')
     op.add_argument('--ops', nargs='+', default=['BlockSparseAttention'], metavar='OP',
                     help='ATTENTION_OPS entries compared with DenseAttention (built with the block settings '
-                         'below)')
+                         'below), each optionally NAME:key=value,... with more constructor arguments')
     op.add_argument('--heads', type=int, default=12)
     op.add_argument('--head-dim', type=int, default=64)
     op.add_argument('--tokens-per-frame', type=int, default=196)
@@ -92,6 +95,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     op.add_argument('--local-blocks', type=int, default=1)
     op.add_argument('--random-blocks', type=int, default=3)
     args = parser.parse_args(argv)
+    try:
+        args.op_specs = [parse_op_spec(text) for text in args.ops]
+    except ValueError as error:
+        parser.error(str(error))
     if sum((args.op, bool(args.configs), args.data is not None)) != 1:
         parser.error('give exactly one of: CONFIG files, --op, --data CONFIG')
     args.batch_size_given = args.batch_size is not None
@@ -111,6 +118,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda was asked for, but torch sees no CUDA device')
     return args
+
+
+def parse_op_spec(text: str) -> Tuple[str, Dict[str, object]]:
+    """``'NAME'`` or ``'NAME:key=value,key=value'`` -> ``(NAME, {key: value})``; values are Python
+    literals (``block_n=32``, ``compile=False``)."""
+    name, _, options = text.partition(':')
+    kwargs: Dict[str, object] = {}
+    for item in filter(None, options.split(',')):
+        key, sep, value = item.partition('=')
+        if not sep or not key.strip().isidentifier():
+            raise ValueError(f'--ops {text!r}: expected NAME:key=value,..., got {item!r}')
+        try:
+            kwargs[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            raise ValueError(f'--ops {text!r}: {key.strip()}={value.strip()!r} is not a Python '
+                             'literal') from None
+    return name, kwargs
 
 
 def machine_info(device: torch.device, malloc: str) -> Dict[str, object]:
@@ -223,20 +247,21 @@ def op_cases(args: argparse.Namespace, device: torch.device):
     """Yield ``(name, frames, tokens, note, module, forward, loss, grad_tensors)`` per operator and T,
     dense first."""
     block = dict(block_size=args.block_size, local_blocks=args.local_blocks, random_blocks=args.random_blocks)
-    configs = [dict(type='DenseAttention')] + [dict(type=name, **block) for name in args.ops]
+    configs = [('DenseAttention', dict(type='DenseAttention'))] + [
+        (text, dict(block, type=name, **kwargs)) for text, (name, kwargs) in zip(args.ops, args.op_specs)]
     for frames in args.frames:
         tokens = 1 + args.tokens_per_frame * frames
         generator = torch.Generator().manual_seed(args.seed)
         q, k, v = (torch.randn(args.batch_size, args.heads, tokens, args.head_dim, generator=generator)
                    .to(device, DTYPES[args.dtype]).requires_grad_() for _ in range(3))
-        for cfg in configs:
+        for label, cfg in configs:
             op = ATTENTION_OPS.build(copy.deepcopy(cfg))
             note = 'dense'
             if hasattr(op, 'eval_layout'):
                 layout = op.eval_layout(tokens - 1)
                 note = 'dense fallback' if layout.is_dense else (
                     f'{layout.num_blocks} blocks of {layout.block_size}')
-            yield (cfg['type'], frames, tokens, note, op,
+            yield (label, frames, tokens, note, op,
                    lambda op=op, q=q, k=k, v=v: op(q, k, v, num_global=1),
                    lambda out: out[0].float().sum(), [q, k, v])
 
@@ -254,14 +279,15 @@ def add_ratios(records: List[Dict[str, object]]) -> None:
 
 def format_table(records: List[Dict[str, object]], baseline: str) -> str:
     """One row per (frames, phase, name); ratios are against ``baseline`` at the same frames and phase."""
-    header = (f'{"T":>3} {"phase":<18}{"name":<22}{"tokens":>7}{"GFLOPs":>10}{"ms":>10}{"clips/s":>9}'
+    width = max(22, *(len(r['name']) + 2 for r in records))
+    header = (f'{"T":>3} {"phase":<18}{"name":<{width}}{"tokens":>7}{"GFLOPs":>10}{"ms":>10}{"clips/s":>9}'
               f'{"peak MB":>9}{"time/base":>10}{"FLOPs/base":>11}{"speed-up":>9}  note')
     lines = [header, '-' * len(header)]
     for r in sorted(records, key=lambda r: (r['frames'], PHASES.index(r['phase']))):
         peak = '-' if r['peak_memory_mb'] is None else f'{r["peak_memory_mb"]:.0f}'
         flop_ratio = '-' if r['flop_ratio'] is None else f'{r["flop_ratio"]:.3f}'
         lines.append(
-            f'{r["frames"]:>3} {r["phase"]:<18}{r["name"]:<22}{r["tokens"]:>7}{r["gflops"]:>10.3f}'
+            f'{r["frames"]:>3} {r["phase"]:<18}{r["name"]:<{width}}{r["tokens"]:>7}{r["gflops"]:>10.3f}'
             f'{r["ms"]:>10.2f}{r["clips_per_s"]:>9.2f}{peak:>9}{r["time_ratio"]:>10.3f}{flop_ratio:>11}'
             f'{r["speedup"]:>9.2f}  {r["note"]}')
     lines.append(f'ratios against {baseline} at the same T and phase, measured in this run; '
@@ -356,7 +382,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     if not args.system_malloc and retain_freed_memory():
         malloc = 'glibc, freed memory kept for reuse (svitt_mm.utils.cpu_allocator)'
     register_all_modules()
-    unknown = [name for name in args.ops if name not in ATTENTION_OPS.module_dict]
+    unknown = [name for name, _ in args.op_specs if name not in ATTENTION_OPS.module_dict]
     if args.op and unknown:
         raise SystemExit(f'benchmark: --ops {unknown} not registered in ATTENTION_OPS; known: '
                          f'{sorted(ATTENTION_OPS.module_dict)}')

@@ -127,6 +127,23 @@ def test_op_mode_compares_several_operators_in_bfloat16(benchmark):
     assert records['FlexBlockSparseAttention']['flop_ratio'] < 1
 
 
+def test_op_specs_pass_constructor_arguments(benchmark, capsys):
+    results = benchmark.main(['--op', '--frames', '8', *FAST, '--heads', '2', '--head-dim', '16',
+                              '--tokens-per-frame', '16', '--block-size', '8',
+                              '--ops', 'BlockSparseAttention:random_blocks=1', 'TritonBlockSparseAttention:block_n=16'])
+    records = {r['name']: r for r in results['results']}
+    assert list(records) == ['DenseAttention', 'BlockSparseAttention:random_blocks=1',
+                             'TritonBlockSparseAttention:block_n=16']
+    # 16 blocks: one random block per row instead of the default three computes fewer pairs.
+    assert (records['BlockSparseAttention:random_blocks=1']['flops']
+            < records['TritonBlockSparseAttention:block_n=16']['flops'])
+    for spec, message in (('BlockSparseAttention:block_n', 'expected NAME:key=value'),
+                          ('BlockSparseAttention:eval_seed=[', 'is not a Python literal')):
+        with pytest.raises(SystemExit):
+            benchmark.main(['--op', '--ops', spec, '--frames', '1'])
+        assert message in capsys.readouterr().err
+
+
 def test_compile_times_the_compiled_forward_and_counts_the_eager_flops(benchmark, monkeypatch):
     compiled = []
     real_compile = torch.compile

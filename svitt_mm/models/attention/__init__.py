@@ -3,6 +3,7 @@ from .block_layout import BlockLayout
 from .block_sparse import BlockSparseAttention
 from .dense import DenseAttention
 from .flex_block_sparse import FlexBlockSparseAttention
+from .triton_block_sparse import TritonBlockSparseAttention
 
 __all__ = ['AttentionOp', 'PairBias', 'BlockLayout', 'BlockSparseAttention', 'DenseAttention',
-           'FlexBlockSparseAttention']
+           'FlexBlockSparseAttention', 'TritonBlockSparseAttention']

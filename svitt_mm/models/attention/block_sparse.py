@@ -22,6 +22,21 @@ from .block_layout import (BlockLayout, computed_pair_fraction, dense_block_inde
 from .dense import DenseAttention
 
 
+def global_attention_mask(q: Tensor, num_global: int, key_padding_mask: Optional[Tensor],
+                          bias: Optional[PairBias]) -> Optional[Tensor]:
+    """Additive mask ``[B or 1, H or 1, G, N]`` of the global queries: the pair bias (called with
+    ``[G, 1] x [1, N]`` positions) and ``-inf`` at padding keys; ``None`` when there is neither."""
+    mask = None
+    if bias is not None and num_global:
+        index = torch.arange(q.shape[-2], device=q.device)
+        mask = bias(index[:num_global, None], index[None, :]).to(q.dtype)
+    if key_padding_mask is not None:
+        padding = torch.zeros(key_padding_mask.shape, dtype=q.dtype, device=q.device)
+        padding = padding.masked_fill(key_padding_mask, float('-inf'))[:, None, None, :]
+        mask = padding if mask is None else mask + padding
+    return mask
+
+
 def global_attention(q: Tensor, k: Tensor, v: Tensor, num_global: int,
                      key_padding_mask: Optional[Tensor],
                      bias: Optional[PairBias]) -> Tuple[Tensor, Tensor]:
@@ -30,20 +45,55 @@ def global_attention(q: Tensor, k: Tensor, v: Tensor, num_global: int,
     Args:
         q, k, v: ``[B, H, N, D]``; the first ``num_global`` queries are the global ones.
         key_padding_mask: optional bool ``[B, N]``, ``True`` at padding keys.
-        bias: optional pair bias, called with ``[G, 1] x [1, N]`` positions.
+        bias: optional pair bias (see :func:`global_attention_mask`).
 
     Returns:
         ``(out [B, H, G, D], probs [B, H, G, N])``.
     """
-    num_tokens = k.shape[-2]
     logits = q[:, :, :num_global] @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
-    if bias is not None and num_global:
-        index = torch.arange(num_tokens, device=q.device)
-        logits = logits + bias(index[:num_global, None], index[None, :]).to(logits.dtype)
-    if key_padding_mask is not None:
-        logits = logits.masked_fill(key_padding_mask[:, None, None, :], float('-inf'))
+    mask = global_attention_mask(q, num_global, key_padding_mask, bias)
+    if mask is not None:
+        logits = logits + mask
     probs = logits.softmax(dim=-1)
     return probs @ v, probs
+
+
+def local_attention_mask(q: Tensor, num_global: int, layout: BlockLayout,
+                         key_padding_mask: Optional[Tensor], bias: Optional[PairBias]) -> Tensor:
+    """Additive mask ``[B or 1, H or 1, M, bs or 1, C]`` of the local queries' computed pairs.
+
+    Column ``c`` of block ``m`` is the key :func:`~.block_layout.key_token_index` lists there
+    (``C = num_global + S * bs``, global keys first). The mask is ``-inf`` on unused slots, the padding of a
+    ragged last block and padding keys, and holds the pair bias, called with the query positions
+    ``[M, bs, 1]`` and the key positions ``[M, 1, C]``.
+    """
+    key_index, key_valid = key_token_index(layout, num_global)  # [M, C]
+    mask = torch.zeros(key_valid.shape, dtype=q.dtype, device=q.device)
+    mask = mask.masked_fill(~key_valid, float('-inf'))[None, None, :, None, :]
+    if key_padding_mask is not None:
+        mask = mask.masked_fill(key_padding_mask[:, key_index][:, None, :, None, :], float('-inf'))
+    if bias is not None:
+        query_index = query_token_index(layout, num_global)
+        mask = mask + bias(query_index[:, :, None], key_index[:, None, :]).to(q.dtype)
+    return mask
+
+
+def gathered_block_attention(q: Tensor, k: Tensor, v: Tensor, num_global: int, layout: BlockLayout,
+                             mask: Tensor) -> Tensor:
+    """Local-query outputs ``[B, H, N - G, D]`` under a :func:`local_attention_mask`, by gathering each
+    query block's keys and values and running all blocks of all heads through one SDPA call."""
+    batch, heads, _, dim = q.shape
+    blocks, size = layout.num_blocks, layout.block_size
+    key_index, _ = key_token_index(layout, num_global)  # [M, C]
+    width = key_index.shape[1]
+    flat = key_index.flatten()
+    keys = k.index_select(2, flat).view(batch, heads * blocks, width, dim)
+    values = v.index_select(2, flat).view(batch, heads * blocks, width, dim)
+    queries = F.pad(q[:, :, num_global:], (0, 0, 0, blocks * size - layout.num_tokens))
+    queries = queries.reshape(batch, heads * blocks, size, dim)
+    mask = mask.expand(-1, heads, -1, -1, -1).reshape(mask.shape[0], heads * blocks, mask.shape[3], width)
+    out = F.scaled_dot_product_attention(queries, keys, values, attn_mask=mask)
+    return out.reshape(batch, heads, blocks * size, dim)[:, :, :layout.num_tokens]
 
 
 def block_local_attention(q: Tensor, k: Tensor, v: Tensor, num_global: int, layout: BlockLayout,
@@ -55,34 +105,13 @@ def block_local_attention(q: Tensor, k: Tensor, v: Tensor, num_global: int, layo
         q, k, v: ``[B, H, N, D]`` with ``N = num_global + layout.num_tokens``.
         layout: the block pattern of the ``N - num_global`` local tokens.
         key_padding_mask: optional bool ``[B, N]``, ``True`` at padding keys.
-        bias: optional pair bias, called with the query positions ``[M, bs, 1]`` and the gathered key
-            positions ``[M, 1, C]`` (``C = num_global + S * bs``, global keys first).
+        bias: optional pair bias (see :func:`local_attention_mask`).
 
     Returns:
         ``[B, H, N - num_global, D]``.
     """
-    batch, heads, _, dim = q.shape
-    blocks, size = layout.num_blocks, layout.block_size
-    key_index, key_valid = key_token_index(layout, num_global)  # [M, C]
-    width = key_index.shape[1]
-    flat = key_index.flatten()
-    keys = k.index_select(2, flat).view(batch, heads * blocks, width, dim)
-    values = v.index_select(2, flat).view(batch, heads * blocks, width, dim)
-    queries = F.pad(q[:, :, num_global:], (0, 0, 0, blocks * size - layout.num_tokens))
-    queries = queries.reshape(batch, heads * blocks, size, dim)
-
-    # Additive mask [B or 1, 1 or H, M, 1 or bs, C]: -inf on unused slots, ragged padding, padding keys.
-    mask = torch.zeros(key_valid.shape, dtype=q.dtype, device=q.device)
-    mask = mask.masked_fill(~key_valid, float('-inf'))[None, None, :, None, :]
-    if key_padding_mask is not None:
-        mask = mask.masked_fill(key_padding_mask[:, key_index][:, None, :, None, :], float('-inf'))
-    if bias is not None:
-        query_index = query_token_index(layout, num_global)
-        mask = mask + bias(query_index[:, :, None], key_index[:, None, :]).to(q.dtype)
-    mask = mask.expand(-1, heads, -1, -1, -1).reshape(mask.shape[0], heads * blocks, mask.shape[3], width)
-
-    out = F.scaled_dot_product_attention(queries, keys, values, attn_mask=mask)
-    return out.reshape(batch, heads, blocks * size, dim)[:, :, :layout.num_tokens]
+    mask = local_attention_mask(q, num_global, layout, key_padding_mask, bias)
+    return gathered_block_attention(q, k, v, num_global, layout, mask)
 
 
 @ATTENTION_OPS.register_module()

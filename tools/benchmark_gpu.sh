@@ -21,11 +21,14 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm 
 "$python" -c 'import torch, triton; print("torch", torch.__version__, "triton", triton.__version__)'
 step 150 'attention layer, bf16, batch 8' "$python" tools/benchmark.py --op --device cuda --dtype bfloat16 \
     --frames 4 8 16 --backward --batch-size 8 --warmup 3 --repeats 20 \
-    --ops BlockSparseAttention FlexBlockSparseAttention --out "$out/op_bf16.json" --plot "$out/op_bf16.png"
+    --ops BlockSparseAttention FlexBlockSparseAttention TritonBlockSparseAttention --out "$out/op_bf16.json" \
+    --plot "$out/op_bf16.png"
 step 150 'CUDA tests' "$python" -m pytest -q -p no:cacheprovider -rs tests/models/attention \
-    tests/models/backbones/test_video_beit_flex.py tests/models/text/test_bert_layers.py \
+    tests/models/backbones/test_video_beit_flex.py tests/models/backbones/test_video_beit_triton.py \
+    tests/models/text/test_bert_layers.py \
     tests/models/test_data_preprocessor.py
-step 60 'encoders, bf16, batch 4' "$python" tools/benchmark.py configs/dense_16f.py configs/svitt_16f.py \
+step 90 'encoders, bf16, batch 4' "$python" tools/benchmark.py configs/dense_16f.py configs/svitt_16f.py \
+    configs/svitt_16f_triton.py \
     --device cuda --dtype bfloat16 --frames 8 16 --backward --batch-size 4 --warmup 2 --repeats 10 \
     --out "$out/encoder_bf16.json" --plot "$out/encoder_bf16.png"
 # 785 tokens per clip: at batch 4 both encoders are bound by kernel launches; batch 32 fills the GPU.

@@ -1,11 +1,13 @@
-"""Block-sparse attention whose local queries run through one Triton kernel (forward and backward).
+"""Block-sparse attention computed by Triton kernels.
 
-Same pattern, layout and contract as :class:`~.block_sparse.BlockSparseAttention`; only the local queries'
-attention differs. Where :class:`~.block_sparse.BlockSparseAttention` copies every query block's keys and
-values into a gathered tensor (and :class:`~.flex_block_sparse.FlexBlockSparseAttention` into a tiled one),
-the kernels here read them in place through the layout's token-index table
-(:mod:`.triton_block_sparse_kernels`): one launch for the forward and one for the backward, and nothing
-computed beyond the table's ``G + S * block_size`` columns, rounded up to whole ``block_n`` column tiles.
+Same pattern, layout and contract as :class:`~.block_sparse.BlockSparseAttention`. Where
+:class:`~.block_sparse.BlockSparseAttention` copies every query block's keys and values into a gathered
+tensor (and :class:`~.flex_block_sparse.FlexBlockSparseAttention` into a tiled one), the kernels
+(:mod:`.triton_block_sparse_kernels`) read them in place through the layout's token-index table, and compute
+nothing beyond the table's ``G + S * block_size`` columns (rounded up to whole ``block_n`` column tiles).
+Without gradients one launch computes the global and the local queries; with gradients the local queries
+run through :class:`TritonLocalAttention` (one forward launch, two backward launches) and the global ones
+in PyTorch.
 
 Triton runs on CUDA tensors, and on CPU tensors in its interpreter (``TRITON_INTERPRET=1`` before Triton is
 imported; what the tests use). Anywhere else (CPU without the interpreter, or Triton not installed) the

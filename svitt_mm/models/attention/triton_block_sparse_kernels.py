@@ -1,13 +1,14 @@
-"""Triton kernels of block-sparse attention for the local queries (forward and backward).
+"""Triton kernels of block-sparse attention (forward and backward).
 
-One program computes one query tile (up to ``BLOCK_M`` rows of one layout block) of one (sample, head). It
-reads its keys and values straight from ``k, v [B, H, N, D]`` through the row's token-index table
+A local program computes one query tile (up to ``BLOCK_M`` rows of one layout block) of one (sample, head).
+It reads its keys and values straight from ``k, v [B, H, N, D]`` through the row's token-index table
 (:func:`~.block_layout.key_token_index`, ``-1`` at unused slots), ``BLOCK_N`` columns at a time, with an
-online softmax: no gathered copies, no padded tiles beyond the table's width, one launch per call.
+online softmax: no gathered copies, and no padded tiles beyond the table's width. At inference the same
+launch also computes the global queries' rows and probabilities (dense over all keys).
 
-The backward recomputes the probabilities from the forward's log-sum-exp. ``dq`` is summed in registers;
-``dk`` and ``dv`` are scattered with atomic adds into fp32 buffers (a key block is read by several query
-blocks); the gradient of the additive mask, when it needs one, is written per computed pair.
+The backward recomputes the probabilities from the forward's log-sum-exp. One kernel sums ``dq`` (and writes
+the gradient of the additive mask, when it needs one) per query tile; another sums ``dk`` and ``dv`` per key
+tile over the query blocks that read it (:func:`reverse_table`), so no two programs write the same row.
 
 Imported only where Triton runs: CUDA tensors, or the interpreter (``TRITON_INTERPRET=1``) on CPU.
 """
@@ -20,7 +21,25 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-LOG2E = 1.4426950408889634
+@triton.jit
+def _dot(a, b, IEEE: tl.constexpr):
+    """``a @ b`` with fp32 accumulation; exact fp32 products (no TF32) for fp32 inputs."""
+    if IEEE:
+        product = tl.dot(a, b, input_precision='ieee')
+    else:
+        product = tl.dot(a, b)
+    return product
+
+
+@triton.jit
+def _logits(a, b, extra_ptr, extra_offsets, extra_valid, scale, HAS_EXTRA: tl.constexpr, IEEE: tl.constexpr):
+    """Base-2 logits ``(a @ b^T * scale + extra) * log2(e)``, the additive ``extra`` read at ``extra_offsets``
+    where ``extra_valid``."""
+    s = _dot(a, tl.trans(b), IEEE) * (scale * 1.4426950408889634)
+    if HAS_EXTRA:
+        extra = tl.load(extra_ptr + extra_offsets, mask=extra_valid, other=0.0)
+        s = s + extra.to(tl.float32) * 1.4426950408889634
+    return s
 
 
 @triton.jit
@@ -33,11 +52,12 @@ def _tile_rows(block, tile, block_size, num_local, num_global, BLOCK_M: tl.const
 
 
 @triton.jit
-def _scores(q, k_ptr, key_index_ptr, mask_ptr, b, h, block, rows, row_valid, start, width,
-            stride_kn, stride_kd, stride_mb, stride_mh, stride_mm, stride_mr, stride_mc, scale,
-            HAS_MASK: tl.constexpr, IEEE: tl.constexpr, BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr):
-    """Base-2 logits ``[BLOCK_M, BLOCK_N]`` of a query tile against table columns ``start + [0, BLOCK_N)``
-    (``-inf`` at unused columns), the keys ``[BLOCK_N, HEAD_DIM]``, and the columns' positions and
+def _key_tile(q, k_ptr, v_ptr, key_index_ptr, mask_ptr, b, h, block, rows, row_valid, start, width,
+              stride_kn, stride_kd, stride_vn, stride_vd, stride_mb, stride_mh, stride_mm, stride_mr, stride_mc,
+              scale, HAS_MASK: tl.constexpr, IEEE: tl.constexpr, BLOCK_N: tl.constexpr,
+              HEAD_DIM: tl.constexpr):
+    """Table columns ``start + [0, BLOCK_N)`` of a query tile's row: the base-2 logits ``[BLOCK_M, BLOCK_N]``
+    (``-inf`` at unused columns), the keys and values ``[BLOCK_N, HEAD_DIM]``, and the columns and their
     validity."""
     cols = start + tl.arange(0, BLOCK_N)
     index = tl.load(key_index_ptr + block * width + cols, mask=cols < width, other=-1)
@@ -46,18 +66,13 @@ def _scores(q, k_ptr, key_index_ptr, mask_ptr, b, h, block, rows, row_valid, sta
     dims = tl.arange(0, HEAD_DIM)
     k = tl.load(k_ptr + token[:, None] * stride_kn + dims[None, :] * stride_kd, mask=col_valid[:, None],
                 other=0.0)
-    if IEEE:
-        s = tl.dot(q, tl.trans(k), input_precision='ieee')
-    else:
-        s = tl.dot(q, tl.trans(k))
-    s = s * (scale * 1.4426950408889634)
-    if HAS_MASK:
-        offsets = (b * stride_mb + h * stride_mh + block * stride_mm + rows[:, None] * stride_mr
-                   + cols[None, :] * stride_mc)
-        extra = tl.load(mask_ptr + offsets, mask=row_valid[:, None] & col_valid[None, :], other=0.0)
-        s = s + extra.to(tl.float32) * 1.4426950408889634
+    v = tl.load(v_ptr + token[:, None] * stride_vn + dims[None, :] * stride_vd, mask=col_valid[:, None],
+                other=0.0)
+    offsets = (b * stride_mb + h * stride_mh + block * stride_mm + rows[:, None] * stride_mr
+               + cols[None, :] * stride_mc)
+    s = _logits(q, k, mask_ptr, offsets, row_valid[:, None] & col_valid[None, :], scale, HAS_MASK, IEEE)
     s = tl.where(col_valid[None, :], s, float('-inf'))
-    return s, k, cols, token, col_valid
+    return s, k, v, cols, col_valid
 
 
 @triton.jit
@@ -69,10 +84,7 @@ def _softmax_step(s, v, row_max, row_sum, acc, IEEE: tl.constexpr):
     p = tl.exp2(s - shift[:, None])
     alpha = tl.exp2(row_max - shift)
     row_sum = row_sum * alpha + tl.sum(p, 1)
-    if IEEE:
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision='ieee')
-    else:
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+    acc = acc * alpha[:, None] + _dot(p.to(v.dtype), v, IEEE)
     return new_max, row_sum, acc
 
 
@@ -111,15 +123,8 @@ def _global_rows(q_ptr, k_ptr, v_ptr, out_ptr, probs_ptr, logits_ptr, gmask_ptr,
         col_valid = cols < num_tokens
         k = tl.load(k_ptr + cols[:, None] * stride_kn + dims[None, :] * stride_kd, mask=col_valid[:, None],
                     other=0.0)
-        if IEEE:
-            s = tl.dot(q, tl.trans(k), input_precision='ieee')
-        else:
-            s = tl.dot(q, tl.trans(k))
-        s = s * (scale * 1.4426950408889634)
-        if HAS_GMASK:
-            offsets = b * stride_gb + h * stride_gh + rows[:, None] * stride_gr + cols[None, :] * stride_gc
-            extra = tl.load(gmask_ptr + offsets, mask=row_valid[:, None] & col_valid[None, :], other=0.0)
-            s = s + extra.to(tl.float32) * 1.4426950408889634
+        offsets = b * stride_gb + h * stride_gh + rows[:, None] * stride_gr + cols[None, :] * stride_gc
+        s = _logits(q, k, gmask_ptr, offsets, row_valid[:, None] & col_valid[None, :], scale, HAS_GMASK, IEEE)
         s = tl.where(col_valid[None, :], s, float('-inf'))
         tl.store(logits_ptr + stats + cols[None, :], s, mask=row_valid[:, None] & col_valid[None, :])
         v = tl.load(v_ptr + cols[:, None] * stride_vn + dims[None, :] * stride_vd, mask=col_valid[:, None],
@@ -156,12 +161,10 @@ def _local_rows(q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, key_index_ptr, mask_ptr, 
     row_sum = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
     for start in range(0, width, BLOCK_N):
-        s, k, cols, token, col_valid = _scores(
-            q, k_ptr, key_index_ptr, mask_ptr, b, h, block, rows, row_valid, start, width, stride_kn,
-            stride_kd, stride_mb, stride_mh, stride_mm, stride_mr, stride_mc, scale, HAS_MASK, IEEE,
-            BLOCK_N, HEAD_DIM)
-        v = tl.load(v_ptr + token[:, None] * stride_vn + dims[None, :] * stride_vd, mask=col_valid[:, None],
-                    other=0.0)
+        s, k, v, cols, col_valid = _key_tile(
+            q, k_ptr, v_ptr, key_index_ptr, mask_ptr, b, h, block, rows, row_valid, start, width, stride_kn,
+            stride_kd, stride_vn, stride_vd, stride_mb, stride_mh, stride_mm, stride_mr, stride_mc, scale,
+            HAS_MASK, IEEE, BLOCK_N, HEAD_DIM)
         row_max, row_sum, acc = _softmax_step(s, v, row_max, row_sum, acc, IEEE)
     out, lse = _softmax_finish(row_max, row_sum, acc)
     tl.store(out_ptr + (position - out_row_offset)[:, None] * stride_on + dims[None, :] * stride_od,
@@ -213,6 +216,25 @@ def block_sparse_forward_kernel(
 
 
 @triton.jit
+def _query_tile_for_backward(q_ptr, grad_out_ptr, lse_ptr, delta_ptr, b, h, block, tile, stride_qn, stride_qd,
+                             stride_gn, stride_gd, num_heads, num_global, num_local, block_size,
+                             BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr):
+    """What the backward reads of a query tile: its rows (within the block) and their validity, the
+    queries, the output gradients, the log-sum-exp and ``delta = rowsum(dO * O)``."""
+    position, local, row_valid = _tile_rows(block, tile, block_size, num_local, num_global, BLOCK_M)
+    rows = tile * BLOCK_M + tl.arange(0, BLOCK_M)
+    dims = tl.arange(0, HEAD_DIM)
+    q = tl.load(q_ptr + position[:, None] * stride_qn + dims[None, :] * stride_qd, mask=row_valid[:, None],
+                other=0.0)
+    grad_out = tl.load(grad_out_ptr + local[:, None] * stride_gn + dims[None, :] * stride_gd,
+                       mask=row_valid[:, None], other=0.0)
+    stats = (b * num_heads + h) * num_local + local
+    lse = tl.load(lse_ptr + stats, mask=row_valid, other=float('inf'))
+    delta = tl.load(delta_ptr + stats, mask=row_valid, other=0.0)
+    return position, rows, row_valid, q, grad_out, lse, delta
+
+
+@triton.jit
 def block_sparse_backward_query_kernel(
         q_ptr, k_ptr, v_ptr, grad_out_ptr, lse_ptr, delta_ptr, key_index_ptr, mask_ptr, grad_q_ptr,
         grad_mask_ptr, stride_qb, stride_qh, stride_qn, stride_qd, stride_kb, stride_kh, stride_kn, stride_kd,
@@ -227,42 +249,27 @@ def block_sparse_backward_query_kernel(
     tile = tl.program_id(0) % tiles_per_block
     b = tl.program_id(1) // num_heads
     h = tl.program_id(1) % num_heads
-    position, local, row_valid = _tile_rows(block, tile, block_size, num_local, num_global, BLOCK_M)
-    rows = tile * BLOCK_M + tl.arange(0, BLOCK_M)
     dims = tl.arange(0, HEAD_DIM)
     q_ptr += b * stride_qb + h * stride_qh
     k_ptr += b * stride_kb + h * stride_kh
     v_ptr += b * stride_vb + h * stride_vh
     grad_out_ptr += b * stride_gb + h * stride_gh
-    q = tl.load(q_ptr + position[:, None] * stride_qn + dims[None, :] * stride_qd, mask=row_valid[:, None],
-                other=0.0)
-    grad_out = tl.load(grad_out_ptr + local[:, None] * stride_gn + dims[None, :] * stride_gd,
-                       mask=row_valid[:, None], other=0.0)
-    stats = (b * num_heads + h) * num_local + local
-    lse = tl.load(lse_ptr + stats, mask=row_valid, other=float('inf'))
-    delta = tl.load(delta_ptr + stats, mask=row_valid, other=0.0)
+    position, rows, row_valid, q, grad_out, lse, delta = _query_tile_for_backward(
+        q_ptr, grad_out_ptr, lse_ptr, delta_ptr, b, h, block, tile, stride_qn, stride_qd, stride_gn, stride_gd,
+        num_heads, num_global, num_local, block_size, BLOCK_M, HEAD_DIM)
     grad_q = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
     for start in range(0, width, BLOCK_N):
-        s, k, cols, token, col_valid = _scores(
-            q, k_ptr, key_index_ptr, mask_ptr, b, h, block, rows, row_valid, start, width, stride_kn,
-            stride_kd, stride_mb, stride_mh, stride_mm, stride_mr, stride_mc, scale, HAS_MASK, IEEE,
-            BLOCK_N, HEAD_DIM)
+        s, k, v, cols, col_valid = _key_tile(
+            q, k_ptr, v_ptr, key_index_ptr, mask_ptr, b, h, block, rows, row_valid, start, width, stride_kn,
+            stride_kd, stride_vn, stride_vd, stride_mb, stride_mh, stride_mm, stride_mr, stride_mc, scale,
+            HAS_MASK, IEEE, BLOCK_N, HEAD_DIM)
         p = tl.exp2(s - lse[:, None])  # [BLOCK_M, BLOCK_N]; 0 at invalid rows and columns
-        v = tl.load(v_ptr + token[:, None] * stride_vn + dims[None, :] * stride_vd, mask=col_valid[:, None],
-                    other=0.0)
-        if IEEE:
-            grad_p = tl.dot(grad_out, tl.trans(v), input_precision='ieee')
-        else:
-            grad_p = tl.dot(grad_out, tl.trans(v))
-        grad_s = p * (grad_p - delta[:, None])  # gradient of the natural-log-scale logits
+        grad_s = p * (_dot(grad_out, tl.trans(v), IEEE) - delta[:, None])  # of the natural-log-scale logits
         if MASK_GRAD:
             offsets = (b * stride_db + h * stride_dh + block * stride_dm + rows[:, None] * stride_dr
                        + cols[None, :] * stride_dc)
             tl.store(grad_mask_ptr + offsets, grad_s, mask=row_valid[:, None] & (cols < width)[None, :])
-        if IEEE:
-            grad_q += tl.dot(grad_s.to(k.dtype), k, input_precision='ieee')
-        else:
-            grad_q += tl.dot(grad_s.to(k.dtype), k)
+        grad_q += _dot(grad_s.to(k.dtype), k, IEEE)
     grad_q_ptr += (b * num_heads + h) * num_tokens * HEAD_DIM
     tl.store(grad_q_ptr + position[:, None] * HEAD_DIM + dims[None, :], (grad_q * scale).to(q.dtype),
              mask=row_valid[:, None])
@@ -308,39 +315,18 @@ def block_sparse_backward_key_kernel(
         entry = group * reverse_width + i // tiles_per_block
         block = tl.load(reverse_query_ptr + entry)
         column = tl.load(reverse_column_ptr + entry) + within  # this key's column in the block's table row
-        position, local, row_valid = _tile_rows(block, i % tiles_per_block, block_size, num_local, num_global,
-                                                BLOCK_M)
-        rows = i % tiles_per_block * BLOCK_M + tl.arange(0, BLOCK_M)
-        q = tl.load(q_ptr + position[:, None] * stride_qn + dims[None, :] * stride_qd,
-                    mask=row_valid[:, None], other=0.0)
-        grad_out = tl.load(grad_out_ptr + local[:, None] * stride_gn + dims[None, :] * stride_gd,
-                           mask=row_valid[:, None], other=0.0)
-        stats = (b * num_heads + h) * num_local + local
-        lse = tl.load(lse_ptr + stats, mask=row_valid, other=float('inf'))
-        delta = tl.load(delta_ptr + stats, mask=row_valid, other=0.0)
-        if IEEE:
-            s = tl.dot(k, tl.trans(q), input_precision='ieee')  # [keys, queries]
-        else:
-            s = tl.dot(k, tl.trans(q))
-        s = s * (scale * 1.4426950408889634)
-        if HAS_MASK:
-            offsets = (b * stride_mb + h * stride_mh + block * stride_mm + rows[None, :] * stride_mr
-                       + column[:, None] * stride_mc)
-            extra = tl.load(mask_ptr + offsets, mask=key_valid[:, None] & row_valid[None, :], other=0.0)
-            s = s + extra.to(tl.float32) * 1.4426950408889634
+        _, rows, row_valid, q, grad_out, lse, delta = _query_tile_for_backward(
+            q_ptr, grad_out_ptr, lse_ptr, delta_ptr, b, h, block, i % tiles_per_block, stride_qn, stride_qd,
+            stride_gn, stride_gd, num_heads, num_global, num_local, block_size, BLOCK_M, HEAD_DIM)
+        offsets = (b * stride_mb + h * stride_mh + block * stride_mm + rows[None, :] * stride_mr
+                   + column[:, None] * stride_mc)
+        s = _logits(k, q, mask_ptr, offsets, key_valid[:, None] & row_valid[None, :], scale, HAS_MASK,
+                    IEEE)  # [keys, queries]
         s = tl.where(key_valid[:, None], s, float('-inf'))
         p = tl.exp2(s - lse[None, :])
-        if IEEE:
-            grad_v += tl.dot(p.to(grad_out.dtype), grad_out, input_precision='ieee')
-            grad_p = tl.dot(v, tl.trans(grad_out), input_precision='ieee')
-        else:
-            grad_v += tl.dot(p.to(grad_out.dtype), grad_out)
-            grad_p = tl.dot(v, tl.trans(grad_out))
-        grad_s = p * (grad_p - delta[None, :])
-        if IEEE:
-            grad_k += tl.dot(grad_s.to(q.dtype), q, input_precision='ieee')
-        else:
-            grad_k += tl.dot(grad_s.to(q.dtype), q)
+        grad_v += _dot(p.to(grad_out.dtype), grad_out, IEEE)
+        grad_s = p * (_dot(v, tl.trans(grad_out), IEEE) - delta[None, :])
+        grad_k += _dot(grad_s.to(q.dtype), q, IEEE)
     offsets = (b * num_heads + h) * num_tokens * HEAD_DIM + key_position[:, None] * HEAD_DIM + dims[None, :]
     tl.store(grad_k_ptr + offsets, (grad_k * scale).to(k.dtype), mask=key_valid[:, None])
     tl.store(grad_v_ptr + offsets, grad_v.to(v.dtype), mask=key_valid[:, None])

@@ -47,17 +47,23 @@ def to_device(inputs: dict, device: str) -> dict:
     return moved
 
 
-@pytest.mark.parametrize('device', DEVICES)
-@pytest.mark.parametrize('case', sorted(CASES))
-def test_forward_and_gradients_match_masked_dense_reference(case, device, monkeypatch):
+def build_case(case: str, seed: int, device: str):
+    """``(inputs on CPU, their copies on device, op, num_global, num_local)`` of a :data:`CASES` entry."""
     batch, num_global, num_local, size, local, random, padded, bias_batch, block_n = CASES[case]
     num_tokens = num_global + num_local
     padding = padding_mask(batch, num_tokens, num_global) if padded else None
-    inputs = make_inputs(batch, 2, num_tokens, 16, seed=2, padding=padding, bias_batch=bias_batch)
-    reference = clone_inputs(inputs)
-    ours = to_device(inputs, device)
+    inputs = make_inputs(batch, 2, num_tokens, 16, seed=seed, padding=padding, bias_batch=bias_batch)
     op = TritonBlockSparseAttention(block_size=size, local_blocks=local, random_blocks=random, block_n=block_n,
                                     dense_threshold=float('inf'))
+    return inputs, to_device(inputs, device), op, num_global, num_local
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@pytest.mark.parametrize('case', sorted(CASES))
+def test_forward_and_gradients_match_masked_dense_reference(case, device, monkeypatch):
+    inputs, ours, op, num_global, num_local = build_case(case, seed=2, device=device)
+    reference = clone_inputs(inputs)
+    padding, size = inputs['key_padding_mask'], op.block_size
     layout = op.make_layout(num_local, generator=torch.Generator().manual_seed(3))
     allowed = layout_token_mask(layout.block_index, size, num_local, num_global)
     assert not allowed.all()
@@ -141,15 +147,11 @@ def test_head_dim_the_kernels_cannot_tile_is_a_readable_error(device):
 @pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('case', sorted(CASES))
 def test_inference_runs_global_and_local_queries_in_one_launch(case, device, monkeypatch):
-    batch, num_global, num_local, size, local, random, padded, bias_batch, block_n = CASES[case]
-    num_tokens = num_global + num_local
-    padding = padding_mask(batch, num_tokens, num_global) if padded else None
-    inputs = make_inputs(batch, 2, num_tokens, 16, seed=5, padding=padding, bias_batch=bias_batch)
-    ours = to_device(inputs, device)
-    op = TritonBlockSparseAttention(block_size=size, local_blocks=local, random_blocks=random, block_n=block_n,
-                                    dense_threshold=float('inf')).eval()
+    inputs, ours, op, num_global, num_local = build_case(case, seed=5, device=device)
+    padding = inputs['key_padding_mask']
+    op.eval()
     layout = op.eval_layout(num_local, device=device)
-    allowed = layout_token_mask(layout.block_index.cpu(), size, num_local, num_global)
+    allowed = layout_token_mask(layout.block_index.cpu(), op.block_size, num_local, num_global)
     from svitt_mm.models.attention import block_sparse
     monkeypatch.setattr(block_sparse, 'global_attention', lambda *args: pytest.fail('PyTorch global rows used'))
     monkeypatch.setattr(BlockSparseAttention, 'local_attention', lambda *args: pytest.fail('gather path used'))
@@ -158,7 +160,7 @@ def test_inference_runs_global_and_local_queries_in_one_launch(case, device, mon
                         key_padding_mask=ours['key_padding_mask'], bias=ours['bias'])
         ref_out, ref_probs = masked_attention(inputs['q'], inputs['k'], inputs['v'], num_global, allowed, padding,
                                               inputs['bias'])
-    assert out.shape == (batch, 2, num_tokens, 16) and probs.shape == (batch, 2, num_global, num_tokens)
+    assert out.shape == inputs['q'].shape and probs.shape == (*inputs['q'].shape[:2], num_global, out.shape[2])
     assert_close_where_valid(out.cpu(), ref_out, padding)
     torch.testing.assert_close(probs.cpu(), ref_probs, atol=1e-5, rtol=1e-5)
 

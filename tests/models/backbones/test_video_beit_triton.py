@@ -9,6 +9,12 @@ from svitt_mm.models.attention.triton_block_sparse import triton_runs_on
 from svitt_mm.registry import BACKBONES
 
 ATTENTION = dict(block_size=4, local_blocks=1, random_blocks=2, dense_threshold=float('inf'))
+DEVICES = [
+    pytest.param('cpu', marks=pytest.mark.skipif(not triton_runs_on(torch.device('cpu')),
+                                                 reason='Triton is not installed, or its interpreter is off')),
+    pytest.param('cuda', marks=pytest.mark.skipif(
+        not torch.cuda.is_available() or not triton_runs_on(torch.device('cuda')),
+        reason='needs a CUDA device with Triton'))]
 CFG = dict(type='VideoBEiT', img_size=16, patch_size=4, embed_dims=32, num_layers=3, num_heads=2,
            mlp_ratio=2.0, drop_path_rate=0.0, max_frames=4,
            pruner=dict(type='ClsAttentionPruner', keep_rate=0.7), prune_layers=(1, 2))
@@ -27,12 +33,7 @@ def run(attention: str, device: str, video: torch.Tensor):
     return out, {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize('device', [
-    pytest.param('cpu', marks=pytest.mark.skipif(not triton_runs_on(torch.device('cpu')),
-                                                 reason='Triton is not installed, or its interpreter is off')),
-    pytest.param('cuda', marks=pytest.mark.skipif(
-        not torch.cuda.is_available() or not triton_runs_on(torch.device('cuda')),
-        reason='needs a CUDA device with Triton'))])
+@pytest.mark.parametrize('device', DEVICES)
 def test_training_step_matches_the_gather_operator(device, monkeypatch):
     calls = []
     kernel = triton_block_sparse.TritonLocalAttention.apply
@@ -54,12 +55,7 @@ def test_training_step_matches_the_gather_operator(device, monkeypatch):
                                    msg=lambda text, name=name: f'{name}: {text}')
 
 
-@pytest.mark.parametrize('device', [
-    pytest.param('cpu', marks=pytest.mark.skipif(not triton_runs_on(torch.device('cpu')),
-                                                 reason='Triton is not installed, or its interpreter is off')),
-    pytest.param('cuda', marks=pytest.mark.skipif(
-        not torch.cuda.is_available() or not triton_runs_on(torch.device('cuda')),
-        reason='needs a CUDA device with Triton'))])
+@pytest.mark.parametrize('device', DEVICES)
 def test_evaluation_forward_matches_the_gather_operator(device):
     video = torch.randn(2, 4, 3, 16, 16, generator=torch.Generator().manual_seed(2)).to(device)
     outputs = []

@@ -56,5 +56,9 @@ def run_checked(cmd: List[str], timeout: int = 300) -> subprocess.CompletedProce
     """Run ``cmd`` in the repository root; fail the test with its output's tail if it fails."""
     proc = subprocess.run(cmd, cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
-        raise AssertionError(f'{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
+        # A process killed by a signal prints its thread stacks (faulthandler) before a long module list
+        # that would push them out of the tail: show them too.
+        fatal = proc.stderr.find('Fatal Python error')
+        stacks = '' if fatal < 0 else f'\n--- first fatal error ---\n{proc.stderr[fatal:fatal + 4000]}'
+        raise AssertionError(f'{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}{stacks}')
     return proc

@@ -19,7 +19,7 @@ from svitt_mm.registry import ATTENTION_OPS
 from .base import AttentionOp, PairBias
 from .block_layout import (BlockLayout, computed_pair_fraction, dense_block_index, key_token_index,
                            num_blocks, num_slots, query_token_index, sparse_block_index)
-from .dense import DenseAttention
+from .dense import DenseAttention, key_padding_logits
 
 
 def global_attention_mask(q: Tensor, num_global: int, key_padding_mask: Optional[Tensor],
@@ -31,8 +31,7 @@ def global_attention_mask(q: Tensor, num_global: int, key_padding_mask: Optional
         index = torch.arange(q.shape[-2], device=q.device)
         mask = bias(index[:num_global, None], index[None, :]).to(q.dtype)
     if key_padding_mask is not None:
-        padding = torch.zeros(key_padding_mask.shape, dtype=q.dtype, device=q.device)
-        padding = padding.masked_fill(key_padding_mask, float('-inf'))[:, None, None, :]
+        padding = key_padding_logits(key_padding_mask, q.dtype)
         mask = padding if mask is None else mask + padding
     return mask
 
@@ -58,16 +57,16 @@ def global_attention(q: Tensor, k: Tensor, v: Tensor, num_global: int,
     return probs @ v, probs
 
 
-def local_attention_mask(q: Tensor, num_global: int, layout: BlockLayout,
-                         key_padding_mask: Optional[Tensor], bias: Optional[PairBias]) -> Tensor:
+def local_attention_mask(q: Tensor, num_global: int, layout: BlockLayout, key_index: Tensor,
+                         key_valid: Tensor, key_padding_mask: Optional[Tensor],
+                         bias: Optional[PairBias]) -> Tensor:
     """Additive mask ``[B or 1, H or 1, M, bs or 1, C]`` of the local queries' computed pairs.
 
-    Column ``c`` of block ``m`` is the key :func:`~.block_layout.key_token_index` lists there
-    (``C = num_global + S * bs``, global keys first). The mask is ``-inf`` on unused slots, the padding of a
-    ragged last block and padding keys, and holds the pair bias, called with the query positions
-    ``[M, bs, 1]`` and the key positions ``[M, 1, C]``.
+    Column ``c`` of block ``m`` is the key ``key_index[m, c]``, from :func:`~.block_layout.key_token_index`
+    with its ``key_valid`` (``C = num_global + S * bs``, global keys first). The mask is ``-inf`` on unused
+    slots, the padding of a ragged last block and padding keys, and holds the pair bias, called with the
+    query positions ``[M, bs, 1]`` and the key positions ``[M, 1, C]``.
     """
-    key_index, key_valid = key_token_index(layout, num_global)  # [M, C]
     mask = torch.zeros(key_valid.shape, dtype=q.dtype, device=q.device)
     mask = mask.masked_fill(~key_valid, float('-inf'))[None, None, :, None, :]
     if key_padding_mask is not None:
@@ -79,12 +78,12 @@ def local_attention_mask(q: Tensor, num_global: int, layout: BlockLayout,
 
 
 def gathered_block_attention(q: Tensor, k: Tensor, v: Tensor, num_global: int, layout: BlockLayout,
-                             mask: Tensor) -> Tensor:
+                             key_index: Tensor, mask: Tensor) -> Tensor:
     """Local-query outputs ``[B, H, N - G, D]`` under a :func:`local_attention_mask`, by gathering each
-    query block's keys and values and running all blocks of all heads through one SDPA call."""
+    query block's keys and values (positions ``key_index [M, C]``) and running all blocks of all heads
+    through one SDPA call."""
     batch, heads, _, dim = q.shape
     blocks, size = layout.num_blocks, layout.block_size
-    key_index, _ = key_token_index(layout, num_global)  # [M, C]
     width = key_index.shape[1]
     flat = key_index.flatten()
     keys = k.index_select(2, flat).view(batch, heads * blocks, width, dim)
@@ -110,8 +109,9 @@ def block_local_attention(q: Tensor, k: Tensor, v: Tensor, num_global: int, layo
     Returns:
         ``[B, H, N - num_global, D]``.
     """
-    mask = local_attention_mask(q, num_global, layout, key_padding_mask, bias)
-    return gathered_block_attention(q, k, v, num_global, layout, mask)
+    key_index, key_valid = key_token_index(layout, num_global)  # [M, C]
+    mask = local_attention_mask(q, num_global, layout, key_index, key_valid, key_padding_mask, bias)
+    return gathered_block_attention(q, k, v, num_global, layout, key_index, mask)
 
 
 @ATTENTION_OPS.register_module()
@@ -223,6 +223,13 @@ class BlockSparseAttention(AttentionOp):
         if layout.is_dense:
             return self.dense(q, k, v, num_global=num_global, key_padding_mask=key_padding_mask,
                               bias=bias)
+        return self.sparse_attention(q, k, v, num_global, layout, key_padding_mask, bias)
+
+    def sparse_attention(self, q: Tensor, k: Tensor, v: Tensor, num_global: int, layout: BlockLayout,
+                         key_padding_mask: Optional[Tensor],
+                         bias: Optional[PairBias]) -> Tuple[Tensor, Tensor]:
+        """``(out, global_probs)`` under a sparse ``layout``: the global queries dense over all keys
+        (:func:`global_attention`), the local ones through :meth:`local_attention`."""
         out_global, probs = global_attention(q, k, v, num_global, key_padding_mask, bias)
         out_local = self.local_attention(q, k, v, num_global, layout, key_padding_mask, bias)
         return torch.cat([out_global, out_local], dim=2), probs

@@ -13,6 +13,12 @@ from svitt_mm.registry import ATTENTION_OPS
 from .base import AttentionOp, PairBias
 
 
+def key_padding_logits(key_padding_mask: Tensor, dtype: torch.dtype) -> Tensor:
+    """Additive mask ``[B, 1, 1, N]``: ``-inf`` at padding keys (bool ``[B, N]``, ``True``), ``0`` elsewhere."""
+    logits = torch.zeros(key_padding_mask.shape, dtype=dtype, device=key_padding_mask.device)
+    return logits.masked_fill(key_padding_mask, float('-inf'))[:, None, None, :]
+
+
 def dense_logit_mask(num_tokens: int, batch_size: int, key_padding_mask: Optional[Tensor],
                      bias: Optional[PairBias], dtype: torch.dtype,
                      device: torch.device) -> Optional[Tensor]:
@@ -22,8 +28,7 @@ def dense_logit_mask(num_tokens: int, batch_size: int, key_padding_mask: Optiona
         index = torch.arange(num_tokens, device=device)
         mask = bias(index[:, None], index[None, :]).to(dtype)
     if key_padding_mask is not None:
-        pad = torch.zeros(key_padding_mask.shape, dtype=dtype, device=device)
-        pad = pad.masked_fill(key_padding_mask, float('-inf'))[:, None, None, :]
+        pad = key_padding_logits(key_padding_mask, dtype)
         mask = pad if mask is None else mask + pad
     return mask
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Dict, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -27,7 +27,7 @@ from svitt_mm.utils.cost import counting_flops
 
 from .base import PairBias
 from .block_layout import BlockLayout, key_token_index
-from .block_sparse import BlockSparseAttention, check_inputs, global_attention_mask, local_attention_mask
+from .block_sparse import BlockSparseAttention, global_attention_mask, local_attention_mask
 
 
 def triton_runs_on(device: torch.device) -> bool:
@@ -37,10 +37,19 @@ def triton_runs_on(device: torch.device) -> bool:
     return device.type == 'cuda' or (device.type == 'cpu' and os.environ.get('TRITON_INTERPRET') == '1')
 
 
-def kernel_key_index(layout: BlockLayout, num_global: int) -> Tensor:
-    """int32 ``[M, C]`` key positions per query block for the kernels, ``-1`` where nothing is read."""
+class KeyTables(NamedTuple):
+    """A layout's key tables: :func:`~.block_layout.key_token_index`'s ``index`` and ``valid`` ``[M, C]``
+    (what the additive mask is built from), and ``kernel`` (int32, ``-1`` where nothing is read)."""
+
+    index: Tensor
+    valid: Tensor
+    kernel: Tensor
+
+
+def key_tables(layout: BlockLayout, num_global: int) -> KeyTables:
+    """The :class:`KeyTables` of ``layout`` with ``num_global`` global tokens."""
     index, valid = key_token_index(layout, num_global)
-    return torch.where(valid, index, -1).to(torch.int32).contiguous()
+    return KeyTables(index, valid, torch.where(valid, index, -1).to(torch.int32).contiguous())
 
 
 class TritonLocalAttention(torch.autograd.Function):
@@ -97,41 +106,44 @@ class TritonBlockSparseAttention(BlockSparseAttention):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f'{name}: {key} must be a positive int, got {value!r}')
         self.kernel_options = dict(block_n=block_n, num_warps=num_warps, num_stages=num_stages)
-        self._eval_key_index: Dict[tuple, Tuple[BlockLayout, Tensor]] = {}
+        self._eval_key_tables: Dict[tuple, Tuple[BlockLayout, KeyTables]] = {}
 
     def extra_repr(self) -> str:
         options = ', '.join(f'{key}={value}' for key, value in self.kernel_options.items())
         return f'{super().extra_repr()}, {options}'
 
-    def key_index(self, layout: BlockLayout, num_global: int) -> Tensor:
-        """:func:`kernel_key_index` of ``layout``; built once for the cached evaluation layouts."""
+    def key_tables(self, layout: BlockLayout, num_global: int) -> KeyTables:
+        """:func:`key_tables` of ``layout``; built once for the cached evaluation layouts."""
         if not any(layout is cached for cached in self._eval_layouts.values()):
-            return kernel_key_index(layout, num_global)
+            return key_tables(layout, num_global)
         key = (id(layout), num_global)
-        if key not in self._eval_key_index:
-            self._eval_key_index[key] = (layout, kernel_key_index(layout, num_global))
-        return self._eval_key_index[key][1]
+        if key not in self._eval_key_tables:
+            self._eval_key_tables[key] = (layout, key_tables(layout, num_global))
+        return self._eval_key_tables[key][1]
 
-    def forward(self, q: Tensor, k: Tensor, v: Tensor, num_global: int = 1,
-                layout: Optional[BlockLayout] = None, key_padding_mask: Optional[Tensor] = None,
-                bias: Optional[PairBias] = None) -> Tuple[Tensor, Tensor]:
-        """See :mod:`.base`. Without gradients, the global and the local queries run in one kernel launch;
-        with them, the global queries run in PyTorch and the local ones through
-        :class:`TritonLocalAttention`."""
+    def local_inputs(self, q: Tensor, num_global: int, layout: BlockLayout, key_padding_mask: Optional[Tensor],
+                     bias: Optional[PairBias]) -> Tuple[Tensor, Optional[Tensor]]:
+        """The kernels' key table, and the additive local mask when there is bias or key padding (``None``
+        otherwise: the table's ``-1`` entries already mark what is not read)."""
+        tables = self.key_tables(layout, num_global)
+        if bias is None and key_padding_mask is None:
+            return tables.kernel, None
+        return tables.kernel, local_attention_mask(q, num_global, layout, tables.index, tables.valid,
+                                                   key_padding_mask, bias)
+
+    def sparse_attention(self, q: Tensor, k: Tensor, v: Tensor, num_global: int, layout: BlockLayout,
+                         key_padding_mask: Optional[Tensor],
+                         bias: Optional[PairBias]) -> Tuple[Tensor, Tensor]:
+        """Without gradients, the global and the local queries run in one kernel launch; with them, the
+        global queries run in PyTorch and the local ones through :class:`TritonLocalAttention`."""
         if torch.is_grad_enabled() or counting_flops() or not triton_runs_on(q.device):
-            return super().forward(q, k, v, num_global, layout, key_padding_mask, bias)
-        check_inputs(type(self).__name__, q, k, v, num_global, key_padding_mask)
-        layout = self.resolve_layout(q, num_global, layout)
-        if layout.is_dense:
-            return self.dense(q, k, v, num_global=num_global, key_padding_mask=key_padding_mask, bias=bias)
+            return super().sparse_attention(q, k, v, num_global, layout, key_padding_mask, bias)
         from .triton_block_sparse_kernels import block_sparse_forward
-        mask = global_mask = None
-        if bias is not None or key_padding_mask is not None:
-            mask = local_attention_mask(q, num_global, layout, key_padding_mask, bias)
-            global_mask = global_attention_mask(q, num_global, key_padding_mask, bias)
-        out, _, probs = block_sparse_forward(q, k, v, self.key_index(layout, num_global), mask, num_global,
-                                             layout.block_size, with_global=num_global > 0,
-                                             global_mask=global_mask, store_lse=False, **self.kernel_options)
+        key_index, mask = self.local_inputs(q, num_global, layout, key_padding_mask, bias)
+        global_mask = None if mask is None else global_attention_mask(q, num_global, key_padding_mask, bias)
+        out, _, probs = block_sparse_forward(q, k, v, key_index, mask, num_global, layout.block_size,
+                                             with_global=num_global > 0, global_mask=global_mask,
+                                             store_lse=False, **self.kernel_options)
         if probs is None:
             probs = q.new_zeros(q.shape[0], q.shape[1], 0, q.shape[2])
         return out, probs
@@ -146,8 +158,6 @@ class TritonBlockSparseAttention(BlockSparseAttention):
         """
         if counting_flops() or not triton_runs_on(q.device):
             return super().local_attention(q, k, v, num_global, layout, key_padding_mask, bias)
-        mask = None
-        if bias is not None or key_padding_mask is not None:
-            mask = local_attention_mask(q, num_global, layout, key_padding_mask, bias)
-        return TritonLocalAttention.apply(q, k, v, mask, self.key_index(layout, num_global), layout.block_index,
-                                          num_global, layout.block_size, self.kernel_options)
+        key_index, mask = self.local_inputs(q, num_global, layout, key_padding_mask, bias)
+        return TritonLocalAttention.apply(q, k, v, mask, key_index, layout.block_index, num_global,
+                                          layout.block_size, self.kernel_options)

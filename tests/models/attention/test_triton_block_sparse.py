@@ -9,7 +9,7 @@ from masked_reference import (assert_close_where_valid, assert_same_gradients, c
                               layout_token_mask, make_inputs, masked_attention, weighted_loss)
 
 from svitt_mm.models.attention import BlockSparseAttention, TritonBlockSparseAttention
-from svitt_mm.models.attention.triton_block_sparse import kernel_key_index, triton_runs_on
+from svitt_mm.models.attention.triton_block_sparse import key_tables, triton_runs_on
 from svitt_mm.registry import ATTENTION_OPS
 
 DEVICES = [pytest.param('cpu', marks=pytest.mark.skipif(
@@ -116,14 +116,14 @@ def test_key_index_marks_unused_slots_and_is_cached_for_eval_layouts():
     op = TritonBlockSparseAttention(block_size=4, local_blocks=1, random_blocks=1,
                                     dense_threshold=float('inf')).eval()
     layout = op.eval_layout(10)  # blocks [0-3 | 4-7 | 8-9 ragged]
-    index = kernel_key_index(layout, num_global=1)
+    index = key_tables(layout, num_global=1).kernel
     assert index.dtype == torch.int32 and index.shape == (3, 1 + 2 * 4)
     assert (index[:, 0] == 0).all()  # the global key first
     assert index[2, 1:5].tolist() == [1, 2, 3, 4] or index[2, 1:5].tolist() == [5, 6, 7, 8]
     assert index[2, 5:].tolist() == [9, 10, -1, -1]  # its own ragged block, padding marked -1
-    assert op.key_index(layout, 1) is op.key_index(layout, 1)
+    assert op.key_tables(layout, 1) is op.key_tables(layout, 1)
     fresh = op.make_layout(10, generator=torch.Generator().manual_seed(1))
-    assert op.key_index(fresh, 1) is not op.key_index(fresh, 1)
+    assert op.key_tables(fresh, 1) is not op.key_tables(fresh, 1)
 
 
 def test_built_from_registry_and_checks_its_arguments():

@@ -20,6 +20,8 @@ setup(
     long_description=(HERE / 'README.md').read_text(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['svitt_mm', 'svitt_mm.*']),
+    # C++ sources compiled on first use (torch.utils.cpp_extension).
+    package_data={'svitt_mm': ['models/attention/csrc/*.cpp']},
     python_requires='>=3.10',
     install_requires=requirements('runtime.txt'),
     extras_require={

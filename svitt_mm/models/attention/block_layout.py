@@ -11,7 +11,7 @@ Everything here is pure index arithmetic on small ``[M, ...]`` tables, built on 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -156,3 +156,19 @@ def key_token_index(layout: BlockLayout, num_global: int) -> Tuple[Tensor, Tenso
     index = torch.cat([glob, local], dim=1)
     valid = torch.cat([torch.ones_like(glob, dtype=torch.bool), valid.flatten(1)], dim=1)
     return index, valid
+
+
+class KeyTables(NamedTuple):
+    """A layout's key tables: :func:`key_token_index`'s ``index`` and ``valid`` ``[M, C]`` (what the additive
+    mask is built from), and ``kernel`` (int32, ``-1`` where nothing is read), the table fused kernels
+    read keys and values through."""
+
+    index: Tensor
+    valid: Tensor
+    kernel: Tensor
+
+
+def key_tables(layout: BlockLayout, num_global: int) -> KeyTables:
+    """The :class:`KeyTables` of ``layout`` with ``num_global`` global tokens."""
+    index, valid = key_token_index(layout, num_global)
+    return KeyTables(index, valid, torch.where(valid, index, -1).to(torch.int32).contiguous())

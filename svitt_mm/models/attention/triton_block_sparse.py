@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -26,8 +26,9 @@ from svitt_mm.registry import ATTENTION_OPS
 from svitt_mm.utils.cost import counting_flops
 
 from .base import PairBias
-from .block_layout import BlockLayout, key_token_index
-from .block_sparse import BlockSparseAttention, global_attention_mask, local_attention_mask
+from .block_layout import BlockLayout
+from .block_sparse import global_attention_mask
+from .kernel_block_sparse import KernelBlockSparseAttention
 
 
 def triton_runs_on(device: torch.device) -> bool:
@@ -35,21 +36,6 @@ def triton_runs_on(device: torch.device) -> bool:
     if importlib.util.find_spec('triton') is None:
         return False
     return device.type == 'cuda' or (device.type == 'cpu' and os.environ.get('TRITON_INTERPRET') == '1')
-
-
-class KeyTables(NamedTuple):
-    """A layout's key tables: :func:`~.block_layout.key_token_index`'s ``index`` and ``valid`` ``[M, C]``
-    (what the additive mask is built from), and ``kernel`` (int32, ``-1`` where nothing is read)."""
-
-    index: Tensor
-    valid: Tensor
-    kernel: Tensor
-
-
-def key_tables(layout: BlockLayout, num_global: int) -> KeyTables:
-    """The :class:`KeyTables` of ``layout`` with ``num_global`` global tokens."""
-    index, valid = key_token_index(layout, num_global)
-    return KeyTables(index, valid, torch.where(valid, index, -1).to(torch.int32).contiguous())
 
 
 class TritonLocalAttention(torch.autograd.Function):
@@ -86,14 +72,14 @@ class TritonLocalAttention(torch.autograd.Function):
 
 
 @ATTENTION_OPS.register_module()
-class TritonBlockSparseAttention(BlockSparseAttention):
-    """:class:`BlockSparseAttention` whose local queries run through fused Triton kernels.
+class TritonBlockSparseAttention(KernelBlockSparseAttention):
+    """:class:`~.block_sparse.BlockSparseAttention` whose local queries run through fused Triton kernels.
 
     Args:
         block_n: key columns per kernel step (a power of two, at least 16); ``None``: the query tile
             (``block_size`` rounded up to a power of two, 16 to 64).
         num_warps, num_stages: Triton launch options of both kernels.
-        **kwargs: the arguments of :class:`BlockSparseAttention`.
+        **kwargs: the arguments of :class:`~.block_sparse.BlockSparseAttention`.
     """
 
     def __init__(self, block_n: Optional[int] = None, num_warps: int = 4, num_stages: int = 2,
@@ -106,30 +92,10 @@ class TritonBlockSparseAttention(BlockSparseAttention):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f'{name}: {key} must be a positive int, got {value!r}')
         self.kernel_options = dict(block_n=block_n, num_warps=num_warps, num_stages=num_stages)
-        self._eval_key_tables: Dict[tuple, Tuple[BlockLayout, KeyTables]] = {}
 
     def extra_repr(self) -> str:
         options = ', '.join(f'{key}={value}' for key, value in self.kernel_options.items())
         return f'{super().extra_repr()}, {options}'
-
-    def key_tables(self, layout: BlockLayout, num_global: int) -> KeyTables:
-        """:func:`key_tables` of ``layout``; built once for the cached evaluation layouts."""
-        if not any(layout is cached for cached in self._eval_layouts.values()):
-            return key_tables(layout, num_global)
-        key = (id(layout), num_global)
-        if key not in self._eval_key_tables:
-            self._eval_key_tables[key] = (layout, key_tables(layout, num_global))
-        return self._eval_key_tables[key][1]
-
-    def local_inputs(self, q: Tensor, num_global: int, layout: BlockLayout, key_padding_mask: Optional[Tensor],
-                     bias: Optional[PairBias]) -> Tuple[Tensor, Optional[Tensor]]:
-        """The kernels' key table, and the additive local mask when there is bias or key padding (``None``
-        otherwise: the table's ``-1`` entries already mark what is not read)."""
-        tables = self.key_tables(layout, num_global)
-        if bias is None and key_padding_mask is None:
-            return tables.kernel, None
-        return tables.kernel, local_attention_mask(q, num_global, layout, tables.index, tables.valid,
-                                                   key_padding_mask, bias)
 
     def sparse_attention(self, q: Tensor, k: Tensor, v: Tensor, num_global: int, layout: BlockLayout,
                          key_padding_mask: Optional[Tensor],

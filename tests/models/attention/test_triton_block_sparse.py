@@ -9,7 +9,8 @@ from masked_reference import (assert_close_where_valid, assert_same_gradients, c
                               layout_token_mask, make_inputs, masked_attention, weighted_loss)
 
 from svitt_mm.models.attention import BlockSparseAttention, TritonBlockSparseAttention
-from svitt_mm.models.attention.triton_block_sparse import key_tables, triton_runs_on
+from svitt_mm.models.attention.block_layout import key_tables
+from svitt_mm.models.attention.triton_block_sparse import triton_runs_on
 from svitt_mm.registry import ATTENTION_OPS
 
 DEVICES = [pytest.param('cpu', marks=pytest.mark.skipif(

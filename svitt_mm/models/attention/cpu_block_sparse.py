@@ -1,0 +1,159 @@
+"""Block-sparse attention computed by a C++ kernel on CPU.
+
+Same pattern, layout and contract as :class:`~.block_sparse.BlockSparseAttention`. The gather path copies
+every query block's keys and values into ``[B, H * M, C, D]`` tensors (four times the keys at SViTT's
+setting, written to and read back from memory) before one SDPA call. The kernel
+(``csrc/block_sparse_cpu.cpp``) runs one task per (batch, head, block) that copies only its own block's keys
+and values into a buffer that stays in cache, runs two BLAS products around a softmax there, and writes its
+outputs token-major ``[B, N - G, H, D]``, the layout the output projection reads. The backward pass
+recomputes the probabilities from the saved log-sum-exp, so nothing of size ``[M, bs, C]`` per head is
+stored for it (unless the pair bias needs its gradient).
+
+The kernel is compiled on first use by torch's C++ extension builder (needs a C++ compiler and ninja; about
+10 s, then cached under ``TORCH_EXTENSIONS_DIR``). It runs float32 CPU tensors outside ``torch.compile``
+and FLOP counting; everything else (other dtypes and devices, machines where it cannot be built, with one
+warning saying why) takes the gather path of the parent class.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import subprocess
+import sysconfig
+import warnings
+from pathlib import Path
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from svitt_mm.registry import ATTENTION_OPS
+from svitt_mm.utils.cost import counting_flops
+
+from .base import PairBias
+from .block_layout import BlockLayout
+from .block_sparse import global_attention
+from .kernel_block_sparse import KernelBlockSparseAttention
+
+KERNEL_SOURCE = Path(__file__).parent / 'csrc' / 'block_sparse_cpu.cpp'
+
+
+def ninja_on_path() -> bool:
+    """Whether ``ninja`` (torch's extension builder) can be run; puts this environment's scripts folder
+    (where ``pip install ninja`` puts it) on ``PATH`` when it is only there."""
+    if shutil.which('ninja'):
+        return True
+    scripts = sysconfig.get_path('scripts')
+    if shutil.which('ninja', path=scripts):
+        os.environ['PATH'] = os.pathsep.join([scripts, os.environ.get('PATH', '')])
+        return True
+    return False
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_kernel_available() -> bool:
+    """Build (once per machine and source version) and load the kernel into ``torch.ops.svitt_mm``.
+
+    Returns ``False``, with one warning naming the cause, where it cannot be built or loaded.
+    """
+    capability = torch.backends.cpu.get_cpu_capability()
+    flags = ['-O3', '-fopenmp', '-fno-math-errno', '-fno-trapping-math']
+    if capability in ('AVX2', 'AVX512'):
+        flags += ['-mavx2', '-mfma']
+    logger = logging.getLogger('torch.utils.cpp_extension')
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # its import logs where it looked for CUDA, which a CPU build never uses
+    try:
+        if not ninja_on_path():
+            raise RuntimeError('ninja is not installed (pip install ninja)')
+        from torch.utils.cpp_extension import load
+        load(name=f'svitt_mm_block_sparse_cpu_{capability.lower()}', sources=[str(KERNEL_SOURCE)],
+             extra_cflags=flags, extra_ldflags=['-fopenmp'], is_python_module=False)
+    except (ImportError, OSError, RuntimeError, subprocess.SubprocessError) as error:
+        warnings.warn(f'CpuBlockSparseAttention: could not build the C++ kernel {KERNEL_SOURCE} ({error}); '
+                      'the gather path of BlockSparseAttention computes the same attention instead')
+        return False
+    finally:
+        logger.setLevel(level)
+    return True
+
+
+def kernel_mask(mask: Optional[Tensor], batch: int, heads: int, block_size: int) -> Optional[Tensor]:
+    """``mask`` ``[B or 1, H or 1, M, bs or 1, C]`` as the kernel reads it: expanded to
+    ``[B, H, M, bs, C]`` (broadcast dimensions keep stride 0) with unit stride in ``C``."""
+    if mask is None:
+        return None
+    if mask.stride(-1) != 1:
+        mask = mask.contiguous()
+    return mask.expand(batch, heads, -1, block_size, -1)
+
+
+class CpuLocalAttention(torch.autograd.Function):
+    """Local-query attention through the C++ kernel: token-major outputs ``[B, N - G, H, D]``.
+
+    ``mask`` is the additive :func:`~.block_sparse.local_attention_mask` (``None`` when it only masks what
+    ``key_index`` already marks ``-1``); its gradient is the kernel's per-pair logit gradient summed over the
+    mask's broadcast dimensions.
+    """
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor], key_index: Tensor,
+                num_global: int, block_size: int) -> Tensor:
+        q, k, v = (t if t.stride(-1) == 1 else t.contiguous() for t in (q, k, v))
+        batch, heads = q.shape[:2]
+        out, lse = torch.ops.svitt_mm.block_sparse_forward(
+            q, k, v, key_index, kernel_mask(mask, batch, heads, block_size), num_global, block_size)
+        ctx.save_for_backward(q, k, v, out, lse, key_index, mask)
+        ctx.setup = (num_global, block_size)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        q, k, v, out, lse, key_index, mask = ctx.saved_tensors
+        num_global, block_size = ctx.setup
+        mask_grad = mask is not None and ctx.needs_input_grad[3]
+        batch, heads = q.shape[:2]
+        grad_q, grad_k, grad_v, grad_pairs = torch.ops.svitt_mm.block_sparse_backward(
+            grad_out.contiguous(), q, k, v, out, lse, key_index, kernel_mask(mask, batch, heads, block_size),
+            num_global, block_size, mask_grad)
+        grad_mask = grad_pairs.sum_to_size(mask.shape) if mask_grad else None
+        return grad_q, grad_k, grad_v, grad_mask, None, None, None
+
+
+@ATTENTION_OPS.register_module()
+class CpuBlockSparseAttention(KernelBlockSparseAttention):
+    """:class:`~.block_sparse.BlockSparseAttention` whose local queries run through a fused C++ kernel on
+    CPU (float32); the global queries run in PyTorch.
+
+    Args:
+        **kwargs: the arguments of :class:`~.block_sparse.BlockSparseAttention`.
+    """
+
+    @staticmethod
+    def kernel_runs(q: Tensor) -> bool:
+        """Whether the kernel computes attention on ``q``'s device and dtype here and now."""
+        return (q.device.type == 'cpu' and q.dtype == torch.float32 and not counting_flops()
+                and not torch.compiler.is_compiling() and cpu_kernel_available())
+
+    def sparse_attention(self, q: Tensor, k: Tensor, v: Tensor, num_global: int, layout: BlockLayout,
+                         key_padding_mask: Optional[Tensor],
+                         bias: Optional[PairBias]) -> Tuple[Tensor, Tensor]:
+        """Global and local outputs joined token-major (the kernel's layout, and the projection's), returned
+        as a ``[B, H, N, D]`` view."""
+        if not self.kernel_runs(q):
+            return super().sparse_attention(q, k, v, num_global, layout, key_padding_mask, bias)
+        out_global, probs = global_attention(q, k, v, num_global, key_padding_mask, bias)
+        out_local = self.local_attention(q, k, v, num_global, layout, key_padding_mask, bias)
+        out = torch.cat([out_global.transpose(1, 2), out_local.transpose(1, 2)], dim=1)
+        return out.transpose(1, 2), probs
+
+    def local_attention(self, q: Tensor, k: Tensor, v: Tensor, num_global: int, layout: BlockLayout,
+                        key_padding_mask: Optional[Tensor], bias: Optional[PairBias]) -> Tensor:
+        """Outputs ``[B, H, N - G, D]`` (a view of the kernel's token-major outputs) of the local queries."""
+        if not self.kernel_runs(q):
+            return super().local_attention(q, k, v, num_global, layout, key_padding_mask, bias)
+        key_index, mask = self.local_inputs(q, num_global, layout, key_padding_mask, bias)
+        out = CpuLocalAttention.apply(q, k, v, mask, key_index, num_global, layout.block_size)
+        return out.transpose(1, 2)

@@ -35,7 +35,7 @@ from svitt_mm.utils.cost import counting_flops
 from .base import PairBias
 from .block_layout import BlockLayout
 from .block_sparse import global_attention
-from .kernel_block_sparse import KernelBlockSparseAttention
+from .kernel_block_sparse import KernelBlockSparseAttention, mask_gradient
 
 KERNEL_SOURCE = Path(__file__).parent / 'csrc' / 'block_sparse_cpu.cpp'
 
@@ -91,12 +91,8 @@ def kernel_mask(mask: Optional[Tensor], batch: int, heads: int, block_size: int)
 
 
 class CpuLocalAttention(torch.autograd.Function):
-    """Local-query attention through the C++ kernel: token-major outputs ``[B, N - G, H, D]``.
-
-    ``mask`` is the additive :func:`~.block_sparse.local_attention_mask` (``None`` when it only masks what
-    ``key_index`` already marks ``-1``); its gradient is the kernel's per-pair logit gradient summed over the
-    mask's broadcast dimensions.
-    """
+    """Local-query attention through the C++ kernel: token-major outputs ``[B, N - G, H, D]``, with the
+    inputs of :class:`~.triton_block_sparse.TritonLocalAttention` (less its launch options)."""
 
     @staticmethod
     def forward(ctx, q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor], key_index: Tensor,
@@ -118,7 +114,7 @@ class CpuLocalAttention(torch.autograd.Function):
         grad_q, grad_k, grad_v, grad_pairs = torch.ops.svitt_mm.block_sparse_backward(
             grad_out.contiguous(), q, k, v, out, lse, key_index, kernel_mask(mask, batch, heads, block_size),
             num_global, block_size, mask_grad)
-        grad_mask = grad_pairs.sum_to_size(mask.shape) if mask_grad else None
+        grad_mask = mask_gradient(grad_pairs, mask) if mask_grad else None
         return grad_q, grad_k, grad_v, grad_mask, None, None, None
 
 

@@ -16,6 +16,12 @@ from .block_layout import BlockLayout, KeyTables, key_tables
 from .block_sparse import BlockSparseAttention, local_attention_mask
 
 
+def mask_gradient(grad_pairs: Tensor, mask: Tensor) -> Tensor:
+    """Gradient of the additive local mask ``[B or 1, H or 1, M, bs or 1, C]`` from a kernel's per-pair
+    logit gradient ``[B, H, M, bs, C]``: summed over the mask's broadcast dimensions."""
+    return grad_pairs.sum_to_size(mask.shape).to(mask.dtype)
+
+
 class KernelBlockSparseAttention(BlockSparseAttention):
     """:class:`BlockSparseAttention` with the key tables and local inputs of a fused kernel.
 

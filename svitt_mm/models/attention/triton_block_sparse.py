@@ -28,7 +28,7 @@ from svitt_mm.utils.cost import counting_flops
 from .base import PairBias
 from .block_layout import BlockLayout
 from .block_sparse import global_attention_mask
-from .kernel_block_sparse import KernelBlockSparseAttention
+from .kernel_block_sparse import KernelBlockSparseAttention, mask_gradient
 
 
 def triton_runs_on(device: torch.device) -> bool:
@@ -42,8 +42,7 @@ class TritonLocalAttention(torch.autograd.Function):
     """Local-query attention ``[B, H, N - G, D]`` through the Triton kernels.
 
     ``mask`` is the additive :func:`~.block_sparse.local_attention_mask` (``None`` when it only masks what
-    ``key_index`` already marks ``-1``); its gradient is the kernel's per-pair logit gradient summed over the
-    mask's broadcast dimensions.
+    ``key_index`` already marks ``-1``); its gradient is :func:`~.kernel_block_sparse.mask_gradient`.
     """
 
     @staticmethod
@@ -64,10 +63,7 @@ class TritonLocalAttention(torch.autograd.Function):
         grad_q, grad_k, grad_v, grad_pairs = block_sparse_backward(
             grad_out, q, k, v, out, lse, key_index, block_index, mask, mask_grad, num_global, block_size,
             **kernel_options)
-        grad_mask = None
-        if mask_grad:
-            broadcast = [dim for dim in range(mask.dim()) if mask.shape[dim] == 1 and grad_pairs.shape[dim] > 1]
-            grad_mask = (grad_pairs.sum(dim=broadcast, keepdim=True) if broadcast else grad_pairs).to(mask.dtype)
+        grad_mask = mask_gradient(grad_pairs, mask) if mask_grad else None
         return grad_q, grad_k, grad_v, grad_mask, None, None, None, None, None
 
 

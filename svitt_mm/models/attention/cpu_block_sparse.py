@@ -22,11 +22,13 @@ import os
 import shutil
 import subprocess
 import sysconfig
+import time
 import warnings
 from pathlib import Path
 from typing import Optional, Tuple
 
 import torch
+from mmengine.logging import print_log
 from torch import Tensor
 
 from svitt_mm.registry import ATTENTION_OPS
@@ -38,6 +40,7 @@ from .block_sparse import global_attention
 from .kernel_block_sparse import KernelBlockSparseAttention, mask_gradient
 
 KERNEL_SOURCE = Path(__file__).parent / 'csrc' / 'block_sparse_cpu.cpp'
+BUILD_LOG_CHARS = 2000  # how much of a failed build's log the warning keeps
 
 
 def ninja_on_path() -> bool:
@@ -65,6 +68,7 @@ def cpu_kernel_available() -> bool:
     logger = logging.getLogger('torch.utils.cpp_extension')
     level = logger.level
     logger.setLevel(logging.ERROR)  # its import logs where it looked for CUDA, which a CPU build never uses
+    start = time.perf_counter()
     try:
         if not ninja_on_path():
             raise RuntimeError('ninja is not installed (pip install ninja)')
@@ -72,11 +76,16 @@ def cpu_kernel_available() -> bool:
         load(name=f'svitt_mm_block_sparse_cpu_{capability.lower()}', sources=[str(KERNEL_SOURCE)],
              extra_cflags=flags, extra_ldflags=['-fopenmp'], is_python_module=False)
     except (ImportError, OSError, RuntimeError, subprocess.SubprocessError) as error:
-        warnings.warn(f'CpuBlockSparseAttention: could not build the C++ kernel {KERNEL_SOURCE} ({error}); '
+        cause = str(error).strip()
+        if len(cause) > BUILD_LOG_CHARS:  # a compiler log: its end names the error
+            cause = '...' + cause[-BUILD_LOG_CHARS:]
+        warnings.warn(f'CpuBlockSparseAttention: could not build the C++ kernel {KERNEL_SOURCE} ({cause}); '
                       'the gather path of BlockSparseAttention computes the same attention instead')
         return False
     finally:
         logger.setLevel(level)
+    print_log(f'CpuBlockSparseAttention: C++ kernel ready in {time.perf_counter() - start:.1f} s (compiled on '
+              'first use per machine and source version, then loaded from the cache)', logger='current')
     return True
 
 

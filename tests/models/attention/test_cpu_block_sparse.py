@@ -122,10 +122,15 @@ def test_takes_the_gather_path_where_the_kernel_does_not_run(reason, monkeypatch
     assert torch.equal(out, expected)
 
 
+def failing_build(message: str):
+    """A stand-in for ``torch.utils.cpp_extension.load`` that fails with ``message``."""
+    def load(**kwargs):
+        raise RuntimeError(message)
+    return load
+
+
 def test_a_kernel_that_cannot_be_built_is_one_warning(monkeypatch):
-    def fail(**kwargs):
-        raise RuntimeError('Error building extension (no compiler)')
-    monkeypatch.setattr('torch.utils.cpp_extension.load', fail)
+    monkeypatch.setattr('torch.utils.cpp_extension.load', failing_build('Error building extension (no compiler)'))
     monkeypatch.setattr(cpu_block_sparse, 'ninja_on_path', lambda: True)
     with pytest.warns(UserWarning, match=r'could not build the C\+\+ kernel .*no compiler.*gather path'):
         assert cpu_block_sparse.cpu_kernel_available.__wrapped__() is False
@@ -134,6 +139,25 @@ def test_a_kernel_that_cannot_be_built_is_one_warning(monkeypatch):
         warnings.simplefilter('always')
         assert cpu_block_sparse.cpu_kernel_available.__wrapped__() is False
     assert len(caught) == 1 and 'pip install ninja' in str(caught[0].message)
+
+
+def test_a_long_build_log_is_cut_to_its_end(monkeypatch):
+    log = 'x' * 10_000 + 'block_sparse_cpu.cpp:12: error: expected ;'
+    monkeypatch.setattr('torch.utils.cpp_extension.load', failing_build(log))
+    monkeypatch.setattr(cpu_block_sparse, 'ninja_on_path', lambda: True)
+    with pytest.warns(UserWarning) as caught:
+        assert cpu_block_sparse.cpu_kernel_available.__wrapped__() is False
+    message = str(caught[0].message)
+    assert 'error: expected ;' in message and len(message) < cpu_block_sparse.BUILD_LOG_CHARS + 500
+
+
+def test_loading_the_kernel_is_logged(monkeypatch):
+    logged = []
+    monkeypatch.setattr('torch.utils.cpp_extension.load', lambda **kwargs: None)
+    monkeypatch.setattr(cpu_block_sparse, 'ninja_on_path', lambda: True)
+    monkeypatch.setattr(cpu_block_sparse, 'print_log', lambda message, **kwargs: logged.append(message))
+    assert cpu_block_sparse.cpu_kernel_available.__wrapped__() is True
+    assert len(logged) == 1 and 'C++ kernel ready in' in logged[0]
 
 
 def test_built_from_the_registry():

@@ -102,7 +102,7 @@ def test_every_key_masked_gives_zero_outputs_and_gradients():
     assert all(torch.isfinite(t.grad).all() for t in (q, k, v))
 
 
-@pytest.mark.parametrize('reason', ['dtype', 'unavailable', 'counting_flops'])
+@pytest.mark.parametrize('reason', ['dtype', 'unavailable', 'counting_flops', 'compiling'])
 def test_takes_the_gather_path_where_the_kernel_does_not_run(reason, monkeypatch):
     inputs = make_inputs(2, 2, 1 + 20, 16, seed=2, bias_batch=1)
     q, k, v = inputs['q'], inputs['k'], inputs['v']
@@ -111,8 +111,10 @@ def test_takes_the_gather_path_where_the_kernel_does_not_run(reason, monkeypatch
         inputs['bias'].double()
     elif reason == 'unavailable':
         monkeypatch.setattr(cpu_block_sparse, 'cpu_kernel_available', lambda: False)
-    else:
+    elif reason == 'counting_flops':
         monkeypatch.setattr(cpu_block_sparse, 'counting_flops', lambda: True)
+    else:  # torch.compile traces the gather path: the kernel has no meta (fake-tensor) implementation
+        monkeypatch.setattr(torch.compiler, 'is_compiling', lambda: True)
     monkeypatch.setattr(cpu_block_sparse.CpuLocalAttention, 'apply', lambda *args: pytest.fail('kernel used'))
     fused = CpuBlockSparseAttention(block_size=4, random_blocks=2, dense_threshold=float('inf'))
     gather = BlockSparseAttention(block_size=4, random_blocks=2, dense_threshold=float('inf'))

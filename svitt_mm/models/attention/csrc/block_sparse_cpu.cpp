@@ -220,7 +220,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> block_sparse_backward
   TORCH_CHECK(grad_out.is_contiguous() && out.is_contiguous() && lse.is_contiguous() &&
                   grad_out.sizes() == out.sizes(),
               "block_sparse_cpu: grad_out, out and lse must be contiguous, grad_out shaped like out");
-  at::Tensor grad_q = at::zeros(q.sizes(), q.options());
+  at::Tensor grad_q = at::empty(q.sizes(), q.options());  // every local row is written below
+  grad_q.narrow(2, 0, p.num_global).zero_();
   at::Tensor grad_k = at::zeros(k.sizes(), k.options());
   at::Tensor grad_v = at::zeros(v.sizes(), v.options());
   at::Tensor grad_pairs = mask_grad ? at::zeros({p.batch, p.heads, p.blocks, p.block_size, p.columns}, q.options())

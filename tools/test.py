@@ -95,6 +95,7 @@ def main(argv=None):
         if args.out:
             write_json(args.out, metrics)
             print(f'metrics written to {args.out}')
+    del runner  # before the process group goes (see finish_distributed)
     finish_distributed()
     return metrics
 

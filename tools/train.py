@@ -104,6 +104,7 @@ def main(argv=None):
         runner.train()
     except (NonFiniteLossError, BrokenMediaError) as error:
         raise SystemExit(f'error: {error}')
+    del runner  # before the process group goes (see finish_distributed)
     finish_distributed()
 
 

@@ -8,6 +8,7 @@ process group itself (MMEngine then skips its own) and wraps the model without d
 from __future__ import annotations
 
 import copy
+import gc
 import importlib.util
 from typing import NamedTuple, Optional
 
@@ -47,7 +48,13 @@ def cpu_model_wrapper_cfg(find_unused_parameters: bool = False) -> dict:
 def finish_distributed() -> None:
     """Wait for every rank (rank 0 may still be writing its checkpoint), then tear the process group down
     before the interpreter exits: a process group left to the interpreter's shutdown can abort the process
-    ("terminate called without an active exception")."""
+    ("terminate called without an active exception", or SIGABRT with no Python frame).
+
+    Call it after dropping the last reference to the Runner. Garbage is collected first: the Runner, its
+    hooks and loops form reference cycles, so its DDP model (whose reducer holds the process group) and its
+    data-loader iterators would otherwise be destroyed only in the interpreter's shutdown, after this.
+    """
+    gc.collect()
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()

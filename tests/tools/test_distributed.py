@@ -6,6 +6,7 @@ import json
 import os.path as osp
 import subprocess
 import sys
+import weakref
 
 import pytest
 import torch
@@ -94,3 +95,29 @@ def test_unavailable_strategy_or_launcher_fails_readably(args, message, setup, t
                           text=True, timeout=300)
     assert proc.returncode != 0
     assert message in proc.stderr and 'Traceback' not in proc.stderr
+
+
+def test_the_runner_is_destroyed_before_the_process_group(setup, tmp_path, monkeypatch):
+    """tools/train.py drops its Runner, and finish_distributed collects it (its hooks and loops form
+    reference cycles) before the process group goes, so that the DDP model's reducer and the data-loader
+    iterators are not left to the interpreter's shutdown (where a 2-process gloo run has aborted)."""
+    _, config, options = setup
+    spec = importlib.util.spec_from_file_location('train_tool', osp.join(ROOT, 'tools', 'train.py'))
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    runners, alive_after_finish = [], []
+    build, finish = train.RUNNERS.build, train.finish_distributed
+
+    def build_and_track(cfg):
+        runner = build(cfg)
+        runners.append(weakref.ref(runner))
+        return runner
+
+    def finish_and_check():
+        finish()
+        alive_after_finish.append(runners[0]() is not None)
+
+    monkeypatch.setattr(train.RUNNERS, 'build', build_and_track)
+    monkeypatch.setattr(train, 'finish_distributed', finish_and_check)
+    train.main([config, '--work-dir', str(tmp_path), '--no-validate', '--cfg-options', *options])
+    assert alive_after_finish == [False]

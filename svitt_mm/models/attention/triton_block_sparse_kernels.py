@@ -43,12 +43,18 @@ def _logits(a, b, extra_ptr, extra_offsets, extra_valid, scale, HAS_EXTRA: tl.co
 
 
 @triton.jit
-def _tile_rows(block, tile, block_size, num_local, num_global, BLOCK_M: tl.constexpr):
-    """Sequence positions of a query tile's rows, and which rows exist (ragged block, ragged tail)."""
-    within = tile * BLOCK_M + tl.arange(0, BLOCK_M)
-    local = block * block_size + within
-    valid = (within < block_size) & (local < num_local)
-    return num_global + local, local, valid
+def _query_tile(q_ptr, block, tile, block_size, num_local, num_global, stride_qn, stride_qd,
+                BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr):
+    """A query tile: its rows within the block, their sequence and local positions, which rows exist
+    (ragged block, ragged tail), and the queries (0 at missing rows)."""
+    rows = tile * BLOCK_M + tl.arange(0, BLOCK_M)
+    local = block * block_size + rows
+    row_valid = (rows < block_size) & (local < num_local)
+    position = num_global + local
+    dims = tl.arange(0, HEAD_DIM)
+    q = tl.load(q_ptr + position[:, None] * stride_qn + dims[None, :] * stride_qd, mask=row_valid[:, None],
+                other=0.0)
+    return rows, position, local, row_valid, q
 
 
 @triton.jit
@@ -152,11 +158,9 @@ def _local_rows(q_ptr, k_ptr, v_ptr, out_ptr, lse_ptr, key_index_ptr, mask_ptr, 
     """One query tile of the local queries of one (sample, head) over its row of the key table."""
     block = program // tiles_per_block
     tile = program % tiles_per_block
-    position, local, row_valid = _tile_rows(block, tile, block_size, num_local, num_global, BLOCK_M)
-    rows = tile * BLOCK_M + tl.arange(0, BLOCK_M)
+    rows, position, local, row_valid, q = _query_tile(q_ptr, block, tile, block_size, num_local, num_global,
+                                                      stride_qn, stride_qd, BLOCK_M, HEAD_DIM)
     dims = tl.arange(0, HEAD_DIM)
-    q = tl.load(q_ptr + position[:, None] * stride_qn + dims[None, :] * stride_qd, mask=row_valid[:, None],
-                other=0.0)
     row_max = tl.full([BLOCK_M], float('-inf'), tl.float32)
     row_sum = tl.zeros([BLOCK_M], tl.float32)
     acc = tl.zeros([BLOCK_M, HEAD_DIM], tl.float32)
@@ -221,11 +225,9 @@ def _query_tile_for_backward(q_ptr, grad_out_ptr, lse_ptr, delta_ptr, b, h, bloc
                              BLOCK_M: tl.constexpr, HEAD_DIM: tl.constexpr):
     """What the backward reads of a query tile: its rows (within the block) and their validity, the
     queries, the output gradients, the log-sum-exp and ``delta = rowsum(dO * O)``."""
-    position, local, row_valid = _tile_rows(block, tile, block_size, num_local, num_global, BLOCK_M)
-    rows = tile * BLOCK_M + tl.arange(0, BLOCK_M)
+    rows, position, local, row_valid, q = _query_tile(q_ptr, block, tile, block_size, num_local, num_global,
+                                                      stride_qn, stride_qd, BLOCK_M, HEAD_DIM)
     dims = tl.arange(0, HEAD_DIM)
-    q = tl.load(q_ptr + position[:, None] * stride_qn + dims[None, :] * stride_qd, mask=row_valid[:, None],
-                other=0.0)
     grad_out = tl.load(grad_out_ptr + local[:, None] * stride_gn + dims[None, :] * stride_gd,
                        mask=row_valid[:, None], other=0.0)
     stats = (b * num_heads + h) * num_local + local

@@ -11,8 +11,8 @@ Config mode builds each config's video encoder (``model.vision_encoder``) with r
 (``pretrained=None``) and ``max_frames=T``; no data or checkpoints are needed. Put the dense baseline
 first. ``--op`` mode compares ``DenseAttention`` with the ``--ops`` sparse operators (default
 ``BlockSparseAttention``; e.g. ``CpuBlockSparseAttention`` on CPU, ``FlexBlockSparseAttention`` or
-``TritonBlockSparseAttention`` for GPUs; ``NAME:key=value,...`` adds constructor arguments, e.g. ``TritonBlockSparseAttention:block_n=32``) on
-``q, k, v`` of shape
+``TritonBlockSparseAttention`` for GPUs; ``NAME:key=value,...`` adds constructor arguments, e.g.
+``TritonBlockSparseAttention:block_n=32``) on ``q, k, v`` of shape
 ``[B, heads, 1 + tokens_per_frame * T, head_dim]`` (no position bias). ``--dtype`` casts the ``--op``
 inputs, and runs config mode under ``torch.autocast`` (mixed precision). Forward runs in eval mode
 (deterministic sparse patterns) under ``no_grad``; ``--backward`` adds forward+backward in train mode.

@@ -145,20 +145,12 @@ class CpuBlockSparseAttention(KernelBlockSparseAttention):
     def sparse_attention(self, q: Tensor, k: Tensor, v: Tensor, num_global: int, layout: BlockLayout,
                          key_padding_mask: Optional[Tensor],
                          bias: Optional[PairBias]) -> Tuple[Tensor, Tensor]:
-        """Global and local outputs joined token-major (the kernel's layout, and the projection's), returned
-        as a ``[B, H, N, D]`` view."""
+        """The global queries in PyTorch, the local ones through :class:`CpuLocalAttention`, joined
+        token-major (the kernel's layout, and the projection's) and returned as a ``[B, H, N, D]`` view."""
         if not self.kernel_runs(q):
             return super().sparse_attention(q, k, v, num_global, layout, key_padding_mask, bias)
         out_global, probs = global_attention(q, k, v, num_global, key_padding_mask, bias)
-        out_local = self.local_attention(q, k, v, num_global, layout, key_padding_mask, bias)
-        out = torch.cat([out_global.transpose(1, 2), out_local.transpose(1, 2)], dim=1)
-        return out.transpose(1, 2), probs
-
-    def local_attention(self, q: Tensor, k: Tensor, v: Tensor, num_global: int, layout: BlockLayout,
-                        key_padding_mask: Optional[Tensor], bias: Optional[PairBias]) -> Tensor:
-        """Outputs ``[B, H, N - G, D]`` (a view of the kernel's token-major outputs) of the local queries."""
-        if not self.kernel_runs(q):
-            return super().local_attention(q, k, v, num_global, layout, key_padding_mask, bias)
         key_index, mask = self.local_inputs(q, num_global, layout, key_padding_mask, bias)
-        out = CpuLocalAttention.apply(q, k, v, mask, key_index, num_global, layout.block_size)
-        return out.transpose(1, 2)
+        out_local = CpuLocalAttention.apply(q, k, v, mask, key_index, num_global, layout.block_size)
+        out = torch.cat([out_global.transpose(1, 2), out_local], dim=1)
+        return out.transpose(1, 2), probs

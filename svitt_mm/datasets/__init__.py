@@ -4,8 +4,8 @@ from .broken_media import BrokenMediaError, BrokenMediaMixin
 from .caption_twin_batch_sampler import CaptionTwinBatchSampler
 from .image_text_dataset import ImageTextDataset
 from .source_homogeneous_batch_sampler import SourceHomogeneousBatchSampler
-from .video_qa_dataset import VideoQADataset, read_answer_list
+from .video_qa_dataset import VideoQADataset
 from .video_text_dataset import VideoTextDataset
 
 __all__ = ['BrokenMediaError', 'BrokenMediaMixin', 'CaptionTwinBatchSampler', 'VideoTextDataset', 'ImageTextDataset',
-           'SourceHomogeneousBatchSampler', 'VideoQADataset', 'read_answer_list']
+           'SourceHomogeneousBatchSampler', 'VideoQADataset']

@@ -1,28 +1,9 @@
-"""Read and validate JSON annotation files; every error names the file, the entry index and the key."""
+"""Validate the entries of JSON annotation files (read with :func:`svitt_mm.utils.text.read_json_list`);
+every error names the file, the entry index and the key."""
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Dict, List, Sequence
-
-
-def read_json_list(path: str, expected: str) -> List[Any]:
-    """The JSON list in ``path``; ``expected`` describes an entry for the error message.
-
-    Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: malformed JSON, or the top level is not a list.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'annotation file not found: {path}')
-    try:
-        with open(path, encoding='utf-8') as f:
-            entries = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f'{path}: malformed JSON ({err})') from None
-    if not isinstance(entries, list):
-        raise ValueError(f'{path}: expected a JSON list of {expected} objects, got {type(entries).__name__}')
-    return entries
 
 
 def require_keys(path: str, index: int, entry: Any, keys: Sequence[str]) -> Dict[str, Any]:

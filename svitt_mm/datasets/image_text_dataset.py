@@ -8,8 +8,9 @@ from mmengine.dataset import BaseDataset
 from mmengine.registry import DefaultScope
 
 from svitt_mm.registry import DATASETS
+from svitt_mm.utils.text import read_json_list
 
-from .annotation_file import media_path, read_json_list, require_keys, text_list
+from .annotation_file import media_path, require_keys, text_list
 
 
 @DATASETS.register_module()

@@ -9,25 +9,9 @@ from mmengine.registry import DefaultScope
 
 from svitt_mm.registry import DATASETS
 
-from .annotation_file import media_path, read_json_list, require_keys, text_list
+from svitt_mm.utils.text import read_answer_list, read_json_list
 
-
-def read_answer_list(path: str) -> List[str]:
-    """The candidate answers of a QA split: a JSON list of distinct non-empty strings.
-
-    Raises ``FileNotFoundError`` / ``ValueError`` naming the file, and the index of a bad entry.
-    """
-    answers = read_json_list(path, 'answer string')
-    if not answers:
-        raise ValueError(f'{path}: the answer list is empty')
-    seen: Dict[str, int] = {}
-    for index, answer in enumerate(answers):
-        if not isinstance(answer, str) or not answer.strip():
-            raise ValueError(f'{path}: answer {index} must be a non-empty string, got {answer!r}')
-        if answer in seen:
-            raise ValueError(f'{path}: answer {index} {answer!r} repeats answer {seen[answer]}')
-        seen[answer] = index
-    return answers
+from .annotation_file import media_path, require_keys, text_list
 
 
 @DATASETS.register_module()

@@ -8,18 +8,14 @@ top-k rank after all of its top-k candidates, in stage-1 order. Stage-2 rows are
 from __future__ import annotations
 
 import sys
-from typing import Callable, Dict, List, NamedTuple, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 import torch
 from mmengine.dist import all_reduce, get_dist_info
 from mmengine.utils import ProgressBar
 from torch import Tensor
 
-CLIP_AGGREGATIONS: Dict[str, Callable[[Tensor], Tensor]] = {
-    'mean': lambda scores: scores.mean(dim=-1),
-    'max': lambda scores: scores.amax(dim=-1),
-    'lse': lambda scores: scores.logsumexp(dim=-1),
-}
+from svitt_mm.models.clip_aggregation import CLIP_AGGREGATIONS
 
 
 class RetrievalFeatures(NamedTuple):

@@ -6,8 +6,8 @@ from typing import Dict, List, Sequence
 
 from mmengine.evaluator import BaseMetric
 
-from svitt_mm.datasets.transforms.text import clean_caption
 from svitt_mm.registry import METRICS
+from svitt_mm.utils.text import clean_caption
 
 
 @METRICS.register_module()
@@ -16,7 +16,7 @@ class QAAccuracy(BaseMetric):
 
     ``process`` takes the model's per-question dicts with ``pred_answer`` (str), ``gt_answers`` (list of
     str) and ``question_type`` (str or ``None``). A prediction is correct when, after
-    :func:`~svitt_mm.datasets.transforms.text.clean_caption` (the question/answer cleaning of
+    :func:`~svitt_mm.utils.text.clean_caption` (the question/answer cleaning of
     ``TokenizeQA``), it equals one of the ground-truth answers. Keys: ``acc``, ``acc/<type>`` for every
     question type present, and ``num_questions``.
     """

@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from svitt_mm.datasets import VideoQADataset, read_answer_list
+from svitt_mm.datasets import VideoQADataset
 from svitt_mm.registry import DATASETS
+from svitt_mm.utils.text import read_answer_list
 
 ENTRIES = [
     {'video': 'a.mp4', 'question': 'what moves?', 'answer': 'circle', 'question_id': 0, 'type': 'what'},

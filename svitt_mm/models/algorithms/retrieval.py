@@ -7,7 +7,7 @@ import torch
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
-from svitt_mm.registry import BACKBONES, FUSION_HEADS, MODELS
+from svitt_mm.registry import BACKBONES, EMBEDDING_HEADS, FUSION_HEADS, MODELS
 
 
 def masked_mean(states: Tensor, mask: Tensor) -> Tensor:
@@ -45,7 +45,8 @@ class VideoTextRetriever(BaseModel):
             ``embed_dims`` and return ``tokens``/``pooled``.
         text_encoder: BACKBONES cfg of the text + fusion encoder (e.g. ``BertFusionEncoder``); its
             ``visual_width`` defaults to the video encoder's width.
-        contrastive_head / matching_head: FUSION_HEADS cfgs; their input widths are filled in.
+        contrastive_head: EMBEDDING_HEADS cfg (default ``ContrastiveHead``); its input widths are filled in.
+        matching_head: FUSION_HEADS cfg (default ``MatchingHead``); its input width is filled in.
         loss_weights: weights of the ``itc`` and ``itm`` losses.
         text_pooling: how a caption's token states are summarised, both after the text layers (the
             contrastive head's input) and after the fusion layers (the matching head's input):
@@ -69,7 +70,7 @@ class VideoTextRetriever(BaseModel):
         self.vision_norm = nn.LayerNorm(vision_width, eps=1e-12)
         self.text_encoder = BACKBONES.build(dict(dict(visual_width=vision_width), **text_encoder))
         text_width = self.text_encoder.hidden_size
-        self.contrastive_head = FUSION_HEADS.build(dict(
+        self.contrastive_head = EMBEDDING_HEADS.build(dict(
             dict(type='ContrastiveHead', vision_width=vision_width, text_width=text_width),
             **(contrastive_head or {})))
         self.matching_head = FUSION_HEADS.build(dict(

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from svitt_mm.models.clip_aggregation import CLIP_AGGREGATIONS
 from svitt_mm.models.text.answer_decoder import decoder_arch_from
-from svitt_mm.registry import BACKBONES, MODELS
+from svitt_mm.registry import BACKBONES, DECODERS, MODELS
 from svitt_mm.utils.text import clean_caption, load_tokenizer, read_answer_list
 
 
@@ -28,7 +28,7 @@ class VideoQuestionAnswering(BaseModel):
             ``embed_dims`` and return ``tokens``.
         text_encoder: BACKBONES cfg of the question encoder (``BertFusionEncoder``); ``visual_width``
             defaults to the video encoder's width.
-        answer_decoder: BACKBONES cfg of the decoder (default ``AnswerDecoder`` with 3 layers); the
+        answer_decoder: DECODERS cfg of the decoder (default ``AnswerDecoder`` with 3 layers); the
             architecture arguments default to the question encoder's (:func:`decoder_arch_from`).
         answer_list: JSON list of candidate answers ranked by :meth:`predict`; tokenised once here.
             ``None`` = a training-only model.
@@ -70,7 +70,7 @@ class VideoQuestionAnswering(BaseModel):
             self.vision_encoder.pooler_norm.requires_grad_(False)
         self.vision_norm = nn.LayerNorm(vision_width, eps=1e-12)
         self.text_encoder = BACKBONES.build(dict(dict(visual_width=vision_width), **text_encoder))
-        self.answer_decoder = BACKBONES.build(dict(
+        self.answer_decoder = DECODERS.build(dict(
             dict(type='AnswerDecoder', num_layers=3, **decoder_arch_from(self.text_encoder)),
             **(answer_decoder or {})))
         if share_embeddings:

@@ -1,5 +1,4 @@
 from .contrastive import ContrastiveHead
-from .lm_head import LanguageModelHead
 from .matching import MatchingHead
 
-__all__ = ['ContrastiveHead', 'MatchingHead', 'LanguageModelHead']
+__all__ = ['ContrastiveHead', 'MatchingHead']

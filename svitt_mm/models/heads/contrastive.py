@@ -9,18 +9,13 @@ import torch.distributed.nn.functional as dist_fn
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from svitt_mm.registry import FUSION_HEADS
+from svitt_mm.registry import EMBEDDING_HEADS
 
 
 def positive_targets(query_ids: Tensor, key_ids: Tensor) -> Tensor:
     """Soft targets ``[Q, K]``: uniform over the keys that share the query's id (rows sum to 1)."""
     same = (query_ids[:, None] == key_ids[None, :]).float()
     return same / same.sum(dim=1, keepdim=True).clamp_min(1.0)
-
-
-def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
-    """Mean over rows of ``-sum_j targets[i, j] * log_softmax(logits)[i, j]`` (both ``[Q, K]``)."""
-    return -(targets * logits.log_softmax(dim=1)).sum(1).mean()
 
 
 def gather_with_grad(tensor: Tensor) -> Tensor:
@@ -39,7 +34,7 @@ def gather_with_grad(tensor: Tensor) -> Tensor:
     return torch.cat(dist_fn.all_gather(tensor))
 
 
-@FUSION_HEADS.register_module()
+@EMBEDDING_HEADS.register_module()
 class ContrastiveHead(nn.Module):
     """Projects pooled video and text [CLS] features into a joint space and scores them.
 
@@ -81,7 +76,9 @@ class ContrastiveHead(nn.Module):
 
     def loss(self, video_emb: Tensor, text_emb: Tensor, video_ids: Tensor,
              text_video_ids: Tensor) -> Tuple[Tensor, Tensor]:
-        """Symmetric InfoNCE with id-based positives.
+        """Symmetric InfoNCE with id-based positives: per direction, ``F.cross_entropy`` with the
+        probability targets of :func:`positive_targets`, i.e. the mean over queries ``i`` of
+        ``-sum_j targets[i, j] * log_softmax(logits)[i, j]``.
 
         ``video_emb [Bv, E]``, ``text_emb [Bt, E]``, ``video_ids [Bv]`` and ``text_video_ids [Bt]`` (the
         video each text describes; equal ids are positives, so repeated videos are not negatives).
@@ -92,13 +89,13 @@ class ContrastiveHead(nn.Module):
         logits = self.logits(video_emb, text_emb)
         if not (self.gather_negatives and dist.is_available() and dist.is_initialized()
                 and dist.get_world_size() > 1):
-            v2t = soft_cross_entropy(logits, positive_targets(video_ids, text_video_ids))
-            t2v = soft_cross_entropy(logits.t(), positive_targets(text_video_ids, video_ids))
+            v2t = F.cross_entropy(logits, positive_targets(video_ids, text_video_ids))
+            t2v = F.cross_entropy(logits.t(), positive_targets(text_video_ids, video_ids))
             return (v2t + t2v) / 2, logits
         all_text, all_text_ids = gather_with_grad(text_emb), gather_with_grad(text_video_ids)
         all_video, all_video_ids = gather_with_grad(video_emb), gather_with_grad(video_ids)
-        v2t = soft_cross_entropy(video_emb @ all_text.t() / self.temperature,
-                                 positive_targets(video_ids, all_text_ids))
-        t2v = soft_cross_entropy(text_emb @ all_video.t() / self.temperature,
-                                 positive_targets(text_video_ids, all_video_ids))
+        v2t = F.cross_entropy(video_emb @ all_text.t() / self.temperature,
+                              positive_targets(video_ids, all_text_ids))
+        t2v = F.cross_entropy(text_emb @ all_video.t() / self.temperature,
+                              positive_targets(text_video_ids, all_video_ids))
         return (v2t + t2v) / 2, logits

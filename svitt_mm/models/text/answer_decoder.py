@@ -13,10 +13,11 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from svitt_mm.registry import BACKBONES, FUSION_HEADS
+from svitt_mm.registry import DECODERS
 
 from .bert_fusion_encoder import BertFusionEncoder
-from .bert_layers import BertEmbeddings, BertLayer
+from .bert_layers import BertEmbeddings, BertLayer, init_bert_style
+from .lm_head import LanguageModelHead
 
 
 def decoder_arch_from(encoder: BertFusionEncoder) -> Dict[str, Any]:
@@ -32,7 +33,7 @@ def decoder_arch_from(encoder: BertFusionEncoder) -> Dict[str, Any]:
                 context_width=encoder.hidden_size)
 
 
-@BACKBONES.register_module()
+@DECODERS.register_module()
 class AnswerDecoder(BaseModule):
     """``num_layers`` x (causal self-attention -> cross-attention to the context -> FFN) + LM head.
 
@@ -61,29 +62,19 @@ class AnswerDecoder(BaseModule):
             BertLayer(hidden_size, num_heads, intermediate_size, layer_norm_eps, dropout,
                       visual_width=context_width or hidden_size, causal=True)
             for _ in range(num_layers))
-        # Built through the registry: svitt_mm.models.heads imports this package (for the weight names).
-        self.head = FUSION_HEADS.build(dict(type='LanguageModelHead', hidden_size=hidden_size,
-                                            vocab_size=vocab_size, layer_norm_eps=layer_norm_eps,
-                                            pretrained=pretrained_head))
+        self.head = LanguageModelHead(hidden_size, vocab_size, layer_norm_eps, pretrained=pretrained_head)
         self.head.tie_to(self.embeddings.word)
-        self.embeddings_shared = False  # shared embeddings belong to (and are initialised by) their owner
-        self._init_bert_style()
+        self.embeddings_shared = False
+        self._init_own_weights()
 
-    def _init_bert_style(self) -> None:
-        # The head initialises itself (never its tied projection, i.e. the word table).
-        owned = [self.layers] + ([] if self.embeddings_shared else [self.embeddings])
-        for module in (m for part in owned for m in part.modules()):
-            if isinstance(module, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(module.weight, std=0.02)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+    def _init_own_weights(self) -> None:
+        # The head initialises itself (never its tied projection, i.e. the word table); shared embeddings
+        # belong to (and are initialised by) their owner.
+        init_bert_style(self.layers, *([] if self.embeddings_shared else [self.embeddings]))
 
     def init_weights(self) -> None:
         """BERT initialisation, then the head's ``pretrained_head`` weights if set."""
-        self._init_bert_style()
+        self._init_own_weights()
         self.head.init_weights()
         self._is_init = True
 

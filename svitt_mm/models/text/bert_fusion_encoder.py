@@ -18,7 +18,7 @@ from torch.utils.checkpoint import checkpoint
 from svitt_mm.models.pruners import TokenPruner
 from svitt_mm.registry import BACKBONES, TOKEN_PRUNERS
 
-from .bert_layers import BertEmbeddings, BertLayer
+from .bert_layers import BertEmbeddings, BertLayer, init_bert_style
 from .bert_weights import load_bert_weights, read_bert_config
 
 
@@ -98,7 +98,7 @@ class BertFusionEncoder(BaseModule):
                       visual_width=visual_width if index >= fusion_layer else None)
             for index in range(self.num_layers))
         self.pruner = self._build_pruner(pruner)
-        self._init_bert_style()
+        init_bert_style(self)
 
     def _build_pruner(self, pruner: Optional[Union[dict, TokenPruner]]) -> Optional[TokenPruner]:
         if pruner is None:
@@ -116,22 +116,12 @@ class BertFusionEncoder(BaseModule):
                 f'num_layers={self.num_layers})')
         return pruner
 
-    def _init_bert_style(self) -> None:
-        for module in self.modules():
-            if isinstance(module, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(module.weight, std=0.02)
-            if isinstance(module, nn.Linear):
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-
     def init_weights(self) -> None:
         """BERT initialisation (normal std 0.02, zero biases, LayerNorm 1/0), then the ``pretrained``
         weights if set. Cross-attention stays freshly initialised unless the checkpoint has SViTT's
         ``crossattention`` weights.
         """
-        self._init_bert_style()
+        init_bert_style(self)
         if self.pretrained is not None:
             missing, unexpected = load_bert_weights(self, self.pretrained)
             fresh = sorted({name.rpartition('.')[0] for name in missing})

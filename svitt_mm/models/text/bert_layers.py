@@ -164,3 +164,20 @@ class BertLayer(nn.Module):
         if self.cross_attn is not None:
             x, cls_probs = self.cross_attn(x, visual_tokens, visual_mask, return_cls_probs)
         return self.ffn_norm(x + self.ffn(x)), cls_probs
+
+
+def init_bert_style(*modules: nn.Module) -> None:
+    """BERT's initialisation of every submodule of ``modules``, in order: ``Linear`` and ``Embedding``
+    weights normal (std 0.02), ``Linear`` biases zero, ``LayerNorm`` weight 1 and bias 0.
+
+    Pass only the modules the caller owns: a weight shared with another module (a tied vocabulary
+    projection, shared embeddings) is that module's to initialise.
+    """
+    for module in (m for part in modules for m in part.modules()):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)

@@ -204,7 +204,7 @@ _LM_HEAD_NAMES = {
 
 
 def lm_head_key_to_ours(key: str) -> Optional[str]:
-    """Our :class:`~svitt_mm.models.heads.LanguageModelHead` parameter name for an HF BERT-MLM head
+    """Our :class:`~svitt_mm.models.text.LanguageModelHead` parameter name for an HF BERT-MLM head
     key (``cls.predictions.*``); ``None`` for any other key.
 
     ``cls.predictions.transform.dense.weight -> dense.weight``, ``...transform.LayerNorm.gamma ->

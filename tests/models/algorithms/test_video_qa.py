@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from svitt_mm.registry import MODELS
-from svitt_mm.utils import register_all_modules
+from svitt_mm.apis import register_all_modules
 
 pytest.importorskip('transformers')
 
@@ -177,6 +177,9 @@ def test_predict_returns_one_dict_per_question(model):
 def test_readable_errors(answer_file, tmp_path):
     with pytest.raises(ValueError, match='tokenizer'):
         MODELS.build(tiny_cfg(answer_file, tokenizer=None))
+    with pytest.raises(OSError, match='no_tokenizer_here.*set model.tokenizer to') as error:
+        MODELS.build(tiny_cfg(answer_file, tokenizer=str(tmp_path / 'no_tokenizer_here')))
+    assert 'TokenizeCaptions' not in str(error.value)
     with pytest.raises(ValueError, match='clip_aggregation'):
         MODELS.build(tiny_cfg(answer_file, clip_aggregation='median'))
     with pytest.raises(FileNotFoundError, match='missing.json'):
@@ -190,7 +193,7 @@ def test_readable_errors(answer_file, tmp_path):
 
 def test_checkpoint_without_decoder_initialises_it_from_the_loaded_fusion_layers(answer_file):
     from mmengine.runner.checkpoint import load_state_dict
-    from svitt_mm.models.heads import LanguageModelHead
+    from svitt_mm.models.text import LanguageModelHead
     torch.manual_seed(5)
     source = MODELS.build(tiny_cfg(answer_file))  # stands for a pretraining checkpoint
     lm_head = LanguageModelHead(16, 30522)

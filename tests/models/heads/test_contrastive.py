@@ -7,6 +7,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from svitt_mm.models.heads import ContrastiveHead
+from svitt_mm.models.heads.contrastive import positive_targets
 
 WORLD, LOCAL, DIM = 2, 3, 8
 
@@ -71,3 +72,28 @@ def test_without_a_process_group_gather_is_a_no_op():
     gathered = head().loss(video, text, ids, ids)[0]
     plain = ContrastiveHead(DIM, DIM, embed_dim=DIM, temperature=0.1).loss(video, text, ids, ids)[0]
     torch.testing.assert_close(gathered, plain)
+
+
+def soft_cross_entropy_reference(logits, targets):
+    """The loss written out: mean over rows of ``-sum_j targets[i, j] * log_softmax(logits)[i, j]``."""
+    return -(targets * logits.log_softmax(dim=1)).sum(1).mean()
+
+
+def test_local_loss_is_the_soft_target_cross_entropy_written_out():
+    gen = torch.Generator().manual_seed(1)
+    contrastive = ContrastiveHead(DIM, DIM, embed_dim=DIM, temperature=0.1)
+    video = torch.nn.functional.normalize(torch.randn(5, DIM, generator=gen), dim=-1).requires_grad_()
+    text = torch.nn.functional.normalize(torch.randn(6, DIM, generator=gen), dim=-1).requires_grad_()
+    # videos 0 and 3 share id 7 (two positives per text row); video 4 (id 9) has no text: an all-zero row
+    video_ids, text_ids = torch.tensor([7, 1, 2, 7, 9]), torch.tensor([7, 1, 1, 2, 7, 3])
+    loss, logits = contrastive.loss(video, text, video_ids, text_ids)
+    grads = torch.autograd.grad(loss, (video, text))
+
+    reference_logits = video @ text.t() / contrastive.temperature
+    v2t = soft_cross_entropy_reference(reference_logits, positive_targets(video_ids, text_ids))
+    t2v = soft_cross_entropy_reference(reference_logits.t(), positive_targets(text_ids, video_ids))
+    reference = (v2t + t2v) / 2
+    torch.testing.assert_close(logits, reference_logits, rtol=0, atol=0)
+    torch.testing.assert_close(loss, reference, rtol=1e-6, atol=1e-7)
+    for grad, reference_grad in zip(grads, torch.autograd.grad(reference, (video, text))):
+        torch.testing.assert_close(grad, reference_grad, rtol=1e-5, atol=1e-7)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from svitt_mm.models.text import AnswerDecoder, BertFusionEncoder, decoder_arch_from, load_bert_weights
-from svitt_mm.registry import BACKBONES
+from svitt_mm.registry import DECODERS
 
 transformers = pytest.importorskip('transformers')
 
@@ -25,7 +25,7 @@ def test_matches_hf_bert_lm_head_model(tmp_path):
     hf = transformers.BertLMHeadModel(config).eval()
     with torch.no_grad():
         hf.cls.predictions.bias.normal_()
-    decoder = BACKBONES.build(dict(type='AnswerDecoder', num_layers=2, **ARCH)).eval()
+    decoder = DECODERS.build(dict(type='AnswerDecoder', num_layers=2, **ARCH)).eval()
     missing, _ = load_bert_weights(decoder, hf.state_dict())
     assert [name for name in missing if not name.startswith('head.')] == []
     decoder.head.load_pretrained(hf.state_dict())
@@ -64,7 +64,7 @@ def test_init_from_fusion_layers_copies_last_layers_embeddings_and_head():
                                 intermediate_size=32, max_position_embeddings=20, fusion_layer=1,
                                 visual_width=8)
     decoder = AnswerDecoder(num_layers=2, **decoder_arch_from(encoder))
-    from svitt_mm.models.heads import LanguageModelHead
+    from svitt_mm.models.text import LanguageModelHead
     mlm_head = LanguageModelHead(16, 60)
     with torch.no_grad():
         mlm_head.bias.normal_()

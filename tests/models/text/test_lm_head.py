@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from svitt_mm.models.heads import LanguageModelHead
+from svitt_mm.models.text import LanguageModelHead
 from svitt_mm.models.text.bert_weights import lm_head_key_to_ours
 from svitt_mm.registry import FUSION_HEADS
 

@@ -9,8 +9,10 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
-from svitt_mm.models.text.bert_weights import WeightSource, load_lm_head_weights
 from svitt_mm.registry import FUSION_HEADS
+
+from .bert_layers import init_bert_style
+from .bert_weights import WeightSource, load_lm_head_weights
 
 
 @FUSION_HEADS.register_module()
@@ -38,7 +40,7 @@ class LanguageModelHead(BaseModule):
         self.bias = nn.Parameter(torch.zeros(vocab_size))
         self.pretrained = pretrained
         self._tied_to: Optional[nn.Embedding] = None
-        self._init_bert_style()
+        self._init_own_weights()
 
     @property
     def is_tied(self) -> bool:
@@ -56,19 +58,15 @@ class LanguageModelHead(BaseModule):
         # Kept outside the module tree (a plain attribute) so it is not registered twice.
         object.__setattr__(self, '_tied_to', embedding)
 
-    def _init_bert_style(self) -> None:
-        nn.init.normal_(self.dense.weight, std=0.02)
-        nn.init.zeros_(self.dense.bias)
-        nn.init.ones_(self.norm.weight)
-        nn.init.zeros_(self.norm.bias)
+    def _init_own_weights(self) -> None:
+        # A tied projection belongs to (and is initialised by) the embeddings.
+        init_bert_style(self.dense, self.norm, *([] if self.is_tied else [self.decoder]))
         nn.init.zeros_(self.bias)
-        if not self.is_tied:  # a tied projection belongs to (and is initialised by) the embeddings
-            nn.init.normal_(self.decoder.weight, std=0.02)
 
     def init_weights(self) -> None:
         """BERT initialisation (normal 0.02, zero biases, LayerNorm 1/0; a tied projection is left
         alone), then the ``pretrained`` MLM head weights if set."""
-        self._init_bert_style()
+        self._init_own_weights()
         if self.pretrained is not None:
             self.load_pretrained(self.pretrained)
         self._is_init = True

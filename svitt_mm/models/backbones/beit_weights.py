@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Dict, List, Mapping, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from svitt_mm.utils import resolve_path
 from svitt_mm.utils.safe_load import check_shapes, load_weights_file
+from svitt_mm.utils.weight_files import find_weight_file
 
 from .temporal_bias_resize import resize_temporal_bias, table_frames
 
@@ -104,27 +104,11 @@ def read_state_dict(source: Union[str, Path, Mapping[str, Tensor]]) -> StateDict
     if isinstance(source, Mapping):
         state = dict(source)
     else:
-        state = _read_file(_weights_file(Path(resolve_path(str(source)))))
+        state = load_weights_file(str(find_weight_file(str(source), 'BEiT weights')), 'BEiT weights')
     for wrapper in WRAPPER_KEYS:
         if wrapper in state and isinstance(state[wrapper], Mapping):
             state = dict(state[wrapper])
     return state
-
-
-def _weights_file(path: Path) -> Path:
-    if path.is_dir():
-        for name in ('model.safetensors', 'pytorch_model.bin'):
-            if (path / name).is_file():
-                return path / name
-        raise FileNotFoundError(f'{path}: a BEiT weights directory needs model.safetensors or '
-                                f'pytorch_model.bin; found {sorted(p.name for p in path.iterdir())}')
-    if not path.is_file():
-        raise FileNotFoundError(f'BEiT weights not found: {path}')
-    return path
-
-
-def _read_file(path: Path) -> dict:
-    return load_weights_file(str(path), 'BEiT weights')
 
 
 def detect_layout(state: Mapping[str, Tensor]) -> str:

@@ -2,7 +2,7 @@
 
 Sources are a local HF BERT folder (``config.json`` + ``model.safetensors`` or ``pytorch_model.bin``),
 a hub id (resolved through the local cache, or downloaded when online), a ``package://`` spec (see
-:func:`svitt_mm.utils.resolve_path`) or an already-loaded state dict.
+:func:`svitt_mm.utils.resources.resolve_path`) or an already-loaded state dict.
 
 Name mapping (HF -> ours; an optional leading ``bert.`` is accepted)::
 
@@ -26,18 +26,17 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
-from svitt_mm.utils import resolve_path
+from svitt_mm.utils.resources import resolve_path
 from svitt_mm.utils.safe_load import check_shapes, load_weights_file
+from svitt_mm.utils.weight_files import find_weight_file
 
 WeightSource = Union[str, os.PathLike, Mapping[str, Tensor]]
 
-WEIGHT_FILES = ('model.safetensors', 'pytorch_model.bin')
 # Non-trainable buffers some HF checkpoints carry; our modules compute them on the fly.
 IGNORED_KEYS = frozenset({'embeddings.position_ids'})
 
@@ -130,31 +129,14 @@ def read_bert_config(pretrained: str) -> Dict[str, Any]:
     return {ours: getattr(config, theirs) for theirs, ours in _CONFIG_FIELDS.items()}
 
 
-def _weight_file(source: str, spec: str) -> Path:
-    """The single-file checkpoint of a local folder or (cached / downloadable) hub repo."""
-    folder = Path(source)
-    if folder.is_dir():
-        for name in WEIGHT_FILES:
-            if (folder / name).is_file():
-                return folder / name
-        raise _missing_weights_error(
-            spec, FileNotFoundError(f'no {" or ".join(WEIGHT_FILES)} in folder {folder}'))
-    from huggingface_hub import hf_hub_download
-
-    failures = []
-    for name in WEIGHT_FILES:
-        try:
-            return Path(hf_hub_download(source, name))
-        # Hub lookup errors (offline, unknown repo or file) are OSErrors; malformed ids ValueErrors.
-        except (OSError, ValueError) as error:
-            failures.append(f'{name}: {type(error).__name__}')
-    raise _missing_weights_error(spec, FileNotFoundError('; '.join(failures)))
-
-
 def read_bert_state_dict(pretrained: str) -> Dict[str, Tensor]:
     """All tensors of the checkpoint named by ``pretrained`` (folder, hub id or ``package://`` spec), read
     safely (:func:`~svitt_mm.utils.safe_load.load_weights_file`: a pickle that would run code is refused)."""
-    return load_weights_file(str(_weight_file(resolve_path(pretrained), pretrained)), 'BERT weights')
+    try:
+        path = find_weight_file(pretrained, 'BERT weights', hub=True)
+    except FileNotFoundError as error:
+        raise _missing_weights_error(pretrained, error) from error
+    return load_weights_file(str(path), 'BERT weights')
 
 
 def load_bert_weights(encoder: nn.Module, source: WeightSource, prefix: str = '',

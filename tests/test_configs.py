@@ -1,4 +1,5 @@
 """Every shipped config parses and its model builds (paper-scale weights replaced by random init)."""
+import copy
 import glob
 import os.path as osp
 
@@ -7,7 +8,7 @@ import torch
 from mmengine.config import Config
 
 from svitt_mm.registry import MODELS
-from svitt_mm.utils import register_all_modules
+from svitt_mm.apis import register_all_modules
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
@@ -123,7 +124,7 @@ def test_retrieval_configs(name, text_len, flip, paragraph, positives):
 
 
 def test_config_without_data_exits_with_a_readable_message(tmp_path):
-    from svitt_mm.utils.preflight import MissingInputError, check_required_inputs
+    from svitt_mm.apis.preflight import MissingInputError, check_required_inputs
 
     cfg = Config.fromfile(osp.join(ROOT, 'configs', 'pretrain', 'svitt_webvid_cc3m_4f.py'))
     for key in ('cc3m_ann', 'cc3m_images', 'webvid_ann', 'webvid_videos', 'load_from'):
@@ -171,3 +172,37 @@ def test_qa_configs(name, epochs, warmup, splits):
     assert {'train_dataloader.dataset.ann_file', 'val_dataloader.dataset.ann_file', 'model.answer_list',
             'model.tokenizer', 'model.text_encoder.pretrained', 'load_from'} <= declared
     assert cfg.load_from == 'work_dirs/svitt_webvid_8f/epoch_10.pth'
+
+
+def _loaded(name):
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', name)).to_dict()
+    cfg.pop('filename', None)
+    return cfg
+
+
+def _with_frames(cfg, frames):
+    """``cfg`` with every clip length set to ``frames`` (the only thing the 8/16-frame configs change)."""
+    cfg = copy.deepcopy(cfg)
+    cfg['num_frames'] = frames
+    cfg['model']['vision_encoder']['max_frames'] = frames
+    pipelines = [cfg['train_pipeline'], cfg['test_pipeline']] + [
+        cfg[loader]['dataset']['pipeline'] for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
+    for pipeline in pipelines:
+        for step in pipeline:
+            if step['type'] == 'SampleFrames':
+                step['num_frames'] = frames
+    return cfg
+
+
+@pytest.mark.parametrize('frames,keep_rate', [(8, 0.6), (16, 0.5)])
+def test_longer_clip_configs_differ_from_4_frames_only_in_clip_length_and_keep_rate(frames, keep_rate):
+    dense, svitt = _loaded(f'dense_{frames}f.py'), _loaded(f'svitt_{frames}f.py')
+    assert dense == _with_frames(_loaded('dense_4f.py'), frames)
+    expected = _with_frames(_loaded('svitt_4f.py'), frames)
+    expected['model']['vision_encoder']['pruner']['keep_rate'] = keep_rate
+    assert svitt == expected
+    # and SViTT = the dense baseline + the sparsity settings, at every clip length
+    sparse_keys = {'attention', 'pruner', 'prune_layers'}
+    assert {k: v for k, v in svitt['model']['vision_encoder'].items() if k not in sparse_keys} == {
+        k: v for k, v in dense['model']['vision_encoder'].items() if k not in sparse_keys}
+    assert {k: v for k, v in svitt.items() if k != 'model'} == {k: v for k, v in dense.items() if k != 'model'}

@@ -1,4 +1,4 @@
-"""Cost of video encoders (or of one attention layer) against the number of frames: FLOPs, median time,
+"""Cost of video encoders (or of one attention layer) against the number of frames: FLOPs, mean time,
 clips/s and peak memory, with ratios against the first (baseline) entry measured in the same run.
 
     python tools/benchmark.py CONFIG [CONFIG ...] --frames 4 8 16 [--batch-size B] [--device cpu|cuda]
@@ -17,11 +17,13 @@ first. ``--op`` mode compares ``DenseAttention`` with the ``--ops`` sparse opera
 inputs, and runs config mode under ``torch.autocast`` (mixed precision). Forward runs in eval mode
 (deterministic sparse patterns) under ``no_grad``; ``--backward`` adds forward+backward in train mode.
 The first call of each case is timed on its own (``first_call_s``: lazy initialisation and any
-``torch.compile`` compilation), then ``--warmup`` more untimed calls, then ``--repeats`` timed ones.
+``torch.compile`` compilation), then ``--warmup`` more untimed calls; then ``torch.utils.benchmark.Timer``
+times ``--repeats`` calls in one block (after its own two warm-up calls, with the accelerator synchronised
+at both ends) and the mean per call is reported.
 ``--compile`` times ``torch.compile`` of each case's whole forward (the encoder, or the operator).
 Peak memory: CUDA's ``max_memory_allocated``; on CPU the growth of the process' peak resident set
-during one extra call (:func:`svitt_mm.utils.cost.peak_rss_mb`). Like ``tools/train.py`` and
-``tools/test.py``, the tool keeps freed CPU memory for reuse (:mod:`svitt_mm.utils.cpu_allocator`);
+during one extra call (:func:`svitt_mm.apis.cost.peak_rss_mb`). Like ``tools/train.py`` and
+``tools/test.py``, the tool keeps freed CPU memory for reuse (:mod:`svitt_mm.apis.cpu_allocator`);
 ``--system-malloc`` measures with glibc's defaults.
 
 ``--data`` mode iterates the config's ``train_dataloader`` (its workers, pinning and persistence) for
@@ -36,20 +38,18 @@ import os
 import os.path as osp
 import platform
 import statistics
-import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
+import mmengine
 from mmengine.config import Config
 from mmengine.utils import import_modules_from_strings
 from torch import Tensor, nn
+from torch.utils import benchmark
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from svitt_mm.registry import ATTENTION_OPS, BACKBONES  # noqa: E402
-from svitt_mm.utils import count_flops, median_seconds, register_all_modules, write_json  # noqa: E402
-from svitt_mm.utils.cost import peak_rss_mb  # noqa: E402
-from svitt_mm.utils.cpu_allocator import retain_freed_memory  # noqa: E402
+from svitt_mm.apis import count_flops, peak_rss_mb, register_all_modules, retain_freed_memory
+from svitt_mm.registry import ATTENTION_OPS, BACKBONES
 
 PHASES = ('forward', 'forward_backward')
 DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
@@ -75,12 +75,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--compile', action='store_true',
                         help='time torch.compile(forward) (one graph per case and phase; the compilation '
                              'is in first_call_s)')
-    parser.add_argument('--repeats', type=int, default=5, help='timed calls; the median is reported')
-    parser.add_argument('--warmup', type=int, default=1, help='untimed calls before timing')
+    parser.add_argument('--repeats', type=int, default=5,
+                        help='calls timed by torch.utils.benchmark.Timer; the mean per call is reported')
+    parser.add_argument('--warmup', type=int, default=0,
+                        help="untimed calls before the Timer's own two warm-up calls")
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch\'s)')
     parser.add_argument('--system-malloc', action='store_true',
                         help="keep glibc's default allocation thresholds (by default freed memory is kept for "
-                             'reuse, as tools/train.py and tools/test.py do; svitt_mm.utils.cpu_allocator)')
+                             'reuse, as tools/train.py and tools/test.py do; svitt_mm.apis.cpu_allocator)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', default=None, help='write all numbers and machine info as JSON')
     parser.add_argument('--plot', default=None, help='draw time and GFLOPs against frames to a PNG')
@@ -178,10 +180,21 @@ def encoder_config(path: str, frames: int) -> dict:
     return encoder
 
 
+def first_call_seconds(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds of one call of ``fn()`` (lazy initialisation, compilation), the accelerator synchronised."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn()
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
 def measure(module: nn.Module, forward: Callable[[], object], loss: Callable[[object], Tensor],
             grad_tensors: List[Tensor], phase: str, args: argparse.Namespace,
             device: torch.device) -> Dict[str, object]:
-    """FLOPs, median seconds and peak memory of one ``phase`` of ``forward``.
+    """FLOPs, mean seconds per call and peak memory of one ``phase`` of ``forward``.
 
     ``forward`` runs in eval mode under ``no_grad``; ``forward_backward`` runs ``loss(forward())``
     backward in train mode, clearing the gradients of ``grad_tensors`` first. With ``--compile`` the timed
@@ -202,12 +215,15 @@ def measure(module: nn.Module, forward: Callable[[], object], loss: Callable[[ob
 
     module.train(phase != 'forward')
     timed = make_step(torch.compile(forward, dynamic=False) if args.compile else forward)
-    first_call = median_seconds(timed, repeats=1, warmup=0, device=device)
+    first_call = first_call_seconds(timed, device)
     flops = count_flops(make_step(forward))
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-    seconds = median_seconds(timed, args.repeats, args.warmup, device)
+    for _ in range(args.warmup):
+        timed()
+    seconds = benchmark.Timer('timed()', globals={'timed': timed},
+                              num_threads=torch.get_num_threads()).timeit(args.repeats).mean
     if device.type == 'cuda':
         peak = torch.cuda.max_memory_allocated(device) / 2**20
     else:
@@ -291,7 +307,7 @@ def format_table(records: List[Dict[str, object]], baseline: str) -> str:
             f'{r["ms"]:>10.2f}{r["clips_per_s"]:>9.2f}{peak:>9}{r["time_ratio"]:>10.3f}{flop_ratio:>11}'
             f'{r["speedup"]:>9.2f}  {r["note"]}')
     lines.append(f'ratios against {baseline} at the same T and phase, measured in this run; '
-                 f'speed-up = baseline time / time; ms = median; peak MB: CUDA allocator peak, '
+                 f'speed-up = baseline time / time; ms = mean per call; peak MB: CUDA allocator peak, '
                  f'CPU peak-RSS growth.')
     return '\n'.join(lines)
 
@@ -304,7 +320,7 @@ def data_throughput(args: argparse.Namespace) -> Dict[str, object]:
     """
     from mmengine.runner import Runner
 
-    from svitt_mm.utils import check_required_inputs
+    from svitt_mm.apis import check_required_inputs
 
     if not osp.isfile(args.data):
         raise SystemExit(f'benchmark: config file not found: {args.data}')
@@ -360,7 +376,7 @@ def plot_costs(records: List[Dict[str, object]], path: str, title: str) -> None:
         ax_flops.plot(frames, [r['gflops'] for r in rows], style, label=label)
         ax_memory.plot(frames, [float('nan') if r['peak_memory_mb'] is None else r['peak_memory_mb']
                                 for r in rows], style, label=label)
-    for ax, ylabel in ((ax_time, 'median time (ms)'), (ax_flops, 'GFLOPs'),
+    for ax, ylabel in ((ax_time, 'time per call (ms)'), (ax_flops, 'GFLOPs'),
                        (ax_memory, 'peak memory (MiB)')):
         ax.set_xlabel('frames')
         ax.set_ylabel(ylabel)
@@ -380,7 +396,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
         torch.set_num_threads(args.threads)
     malloc = 'system default'
     if not args.system_malloc and retain_freed_memory():
-        malloc = 'glibc, freed memory kept for reuse (svitt_mm.utils.cpu_allocator)'
+        malloc = 'glibc, freed memory kept for reuse (svitt_mm.apis.cpu_allocator)'
     register_all_modules()
     unknown = [name for name, _ in args.op_specs if name not in ATTENTION_OPS.module_dict]
     if args.op and unknown:
@@ -396,7 +412,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
                    'settings': {k: v for k, v in vars(args).items() if k not in ('out', 'plot')},
                    'results': data}
         if args.out:
-            write_json(args.out, results)
+            mmengine.dump(results, args.out, indent=2)
             print(f'wrote {args.out}')
         return results
     device = torch.device(args.device)
@@ -414,7 +430,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
                       'note': note, **result}
             records.append(record)
             print(f'[{len(records)}/{total}] {name} T={frames} {phase}: {record["gflops"]:.3f} GFLOPs, '
-                  f'{record["ms"]:.2f} ms (median of {args.repeats})', flush=True)
+                  f'{record["ms"]:.2f} ms (mean of {args.repeats})', flush=True)
     add_ratios(records)
 
     mode = 'op' if args.op else 'encoder'
@@ -426,7 +442,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
                'settings': {k: v for k, v in vars(args).items() if k not in ('out', 'plot')},
                'results': records}
     if args.out:
-        write_json(args.out, results)
+        mmengine.dump(results, args.out, indent=2)
         print(f'wrote {args.out}')
     if args.plot:
         plot_costs(records, args.plot, title)

@@ -11,12 +11,10 @@ relative position bias tables are resized in time. OUT holds ``{'state_dict', 'm
 import argparse
 import os
 import os.path as osp
-import sys
 
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from svitt_mm.models.checkpoint_conversion import convert_svitt_checkpoint  # noqa: E402
+from svitt_mm.models.checkpoint_conversion import convert_svitt_checkpoint
 
 
 def parse_args(argv=None):

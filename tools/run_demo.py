@@ -12,12 +12,9 @@ import sys
 import time
 
 import torch
-from mmengine.config import Config
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from svitt_mm.datasets.demo import build_temporal_shapes  # noqa: E402
-from svitt_mm.registry import MODELS  # noqa: E402
-from svitt_mm.utils import count_flops, register_all_modules  # noqa: E402
+from svitt_mm.datasets.demo import build_temporal_shapes
+from svitt_mm.registry import MODELS
+from svitt_mm.apis import count_flops, load_config, register_all_modules
 
 TOOLS = osp.dirname(osp.abspath(__file__))
 DEFAULT_CONFIGS = ['configs/demo/svitt_demo.py', 'configs/demo/dense_demo.py']
@@ -43,7 +40,7 @@ def data_options(paths: dict) -> list:
 
 def video_encoder_gflops(config: str) -> float:
     """GFLOPs of one forward of the video encoder on one clip of the config's training frames."""
-    cfg = Config.fromfile(config)
+    cfg = load_config(config)
     model = MODELS.build(cfg.model).eval()
     size = cfg.model.vision_encoder.img_size
     clip = torch.zeros(1, cfg.num_frames, 3, size, size)

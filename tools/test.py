@@ -9,22 +9,17 @@ Distributed: ``torchrun --nproc_per_node=N tools/test.py CONFIG CHECKPOINT --lau
 """
 import argparse
 import os
-import os.path as osp
-import sys
-from typing import Optional
 
-from mmengine.config import Config, DictAction
+import mmengine
+from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from svitt_mm.datasets import BrokenMediaError  # noqa: E402
-from svitt_mm.datasets.broken_media import BROKEN_MEDIA_POLICIES  # noqa: E402
-from svitt_mm.engine.hooks.metrics_table_hook import format_metrics_table  # noqa: E402
-from svitt_mm.registry import RUNNERS  # noqa: E402
-from svitt_mm.utils.cpu_allocator import retain_freed_memory  # noqa: E402
-from svitt_mm.utils import (ConfigCheckError, DistributedSetupError, MissingInputError,  # noqa: E402
-                            check_config, check_required_inputs, finish_distributed, register_all_modules,
-                            setup_distributed, write_json)
+from svitt_mm.apis import (DistributedSetupError, build_test_config, finish_distributed, retain_freed_memory,
+                           setup_distributed)
+from svitt_mm.datasets import BrokenMediaError
+from svitt_mm.datasets.broken_media import BROKEN_MEDIA_POLICIES
+from svitt_mm.engine.hooks.metrics_table_hook import format_metrics_table
+from svitt_mm.registry import RUNNERS
 
 
 def parse_args(argv=None):
@@ -43,35 +38,6 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
-
-
-def build_test_config(config: str, checkpoint: str, work_dir: Optional[str] = None,
-                      cfg_options: Optional[dict] = None, launcher: str = 'none',
-                      on_broken_media: Optional[str] = None) -> Config:
-    """The config that evaluates ``checkpoint`` with ``config``'s test loop (train/val parts removed,
-    ``load_from`` set, ``test_dataloader.dataset.on_broken_media`` set when given); exits with a readable
-    message when the config names unknown types or bad values, or the checkpoint or test data is missing."""
-    register_all_modules()
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    cfg.launcher = launcher
-    cfg.work_dir = work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(config))[0])
-    if not osp.isfile(checkpoint):
-        raise SystemExit(f'error: checkpoint {checkpoint!r} does not exist')
-    cfg.load_from = checkpoint
-    # Only the test split and the checkpoint are needed here.
-    cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = cfg.param_scheduler = None
-    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
-    if on_broken_media:
-        cfg.test_dataloader.dataset.on_broken_media = on_broken_media
-    try:
-        check_config(cfg, config)
-        check_required_inputs(cfg, config)
-    except (ConfigCheckError, MissingInputError) as error:
-        raise SystemExit(f'error: {error}')
-    return cfg
 
 
 def main(argv=None):
@@ -93,7 +59,7 @@ def main(argv=None):
         if 'excluded_videos' in metrics:
             print(f"{metrics['excluded_videos']} broken videos were excluded from this evaluation")
         if args.out:
-            write_json(args.out, metrics)
+            mmengine.dump(dict(metrics), args.out, indent=2)
             print(f'metrics written to {args.out}')
     del runner  # before the process group goes (see finish_distributed)
     finish_distributed()

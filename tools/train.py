@@ -10,21 +10,16 @@ FlexibleRunner with that strategy.
 """
 import argparse
 import os
-import os.path as osp
-import sys
 
 import torch
 from mmengine.config import Config, DictAction
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from svitt_mm.engine.optim_wrappers import NonFiniteLossError  # noqa: E402
-from svitt_mm.registry import RUNNERS  # noqa: E402
-from svitt_mm.utils.cpu_allocator import retain_freed_memory  # noqa: E402
-from svitt_mm.datasets import BrokenMediaError  # noqa: E402
-from svitt_mm.utils import (ConfigCheckError, DistributedSetupError, MissingInputError,  # noqa: E402
-                            check_config, check_required_inputs, finish_distributed, register_all_modules,
-                            setup_distributed, use_strategy)
-from svitt_mm.utils.distributed import STRATEGIES  # noqa: E402
+from svitt_mm.apis import (STRATEGIES, DistributedSetupError, check_before_run, default_work_dir,
+                           finish_distributed, load_config, register_all_modules, retain_freed_memory,
+                           setup_distributed, use_strategy)
+from svitt_mm.datasets import BrokenMediaError
+from svitt_mm.engine.optim_wrappers import NonFiniteLossError
+from svitt_mm.registry import RUNNERS
 
 
 def parse_args(argv=None):
@@ -56,12 +51,9 @@ def parse_args(argv=None):
 
 
 def build_config(args) -> Config:
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.work_dir = default_work_dir(cfg, args.config, args.work_dir)
     if args.amp:
         if not torch.cuda.is_available():
             raise SystemExit('error: --amp needs a CUDA GPU (MMEngine\'s AmpOptimWrapper refuses CPU)')
@@ -88,11 +80,7 @@ def main(argv=None):
     retain_freed_memory()  # CPU steps reuse their large buffers instead of page-faulting them in
     register_all_modules()
     cfg = build_config(args)
-    try:
-        check_config(cfg, args.config)
-        check_required_inputs(cfg, args.config)
-    except (ConfigCheckError, MissingInputError) as error:
-        raise SystemExit(f'error: {error}')
+    check_before_run(cfg, args.config)
     try:
         setup_distributed(cfg)
         if args.strategy:

@@ -30,3 +30,18 @@ def retrieval_pipelines(num_frames: int, img_size: int, tokenizer: str, max_text
             dict(type='DecodeVideoFrames'),
             dict(type='ClipResize', size=img_size, keep_ratio=False, interpolation='bicubic')]
     return train + text, test + [dict(t) for t in text]
+
+
+def retrieval_clip_length(num_frames: int, img_size: int = 224,
+                          tokenizer: str = 'data/pretrained/bert-base-uncased', max_text_len: int = 32
+                          ) -> Tuple[List[dict], List[dict], dict, dict, dict]:
+    """What a retrieval config on ``_base_/datasets/webvid_msrvtt.py`` (whose defaults these are) changes
+    to train and evaluate on ``num_frames``-frame clips: ``(train_pipeline, test_pipeline,
+    train_dataloader, val_dataloader, test_dataloader)``, the loaders as entries merged into the base's::
+
+        train_pipeline, test_pipeline, train_dataloader, val_dataloader, test_dataloader = \\
+            retrieval_clip_length(8)
+    """
+    train, test = retrieval_pipelines(num_frames, img_size, tokenizer, max_text_len)
+    val = dict(dataset=dict(pipeline=test))
+    return train, test, dict(dataset=dict(pipeline=train)), val, val

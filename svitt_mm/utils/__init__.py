@@ -1,12 +1,9 @@
-from .config_check import ConfigCheckError, check_config
-from .cost import count_flops, median_seconds
-from .distributed import DistributedSetupError, finish_distributed, setup_distributed, use_strategy
-from .json_output import write_json
-from .preflight import MissingInputError, check_required_inputs
+"""The bottom layer of svitt_mm: helpers every other layer may use (paths to files inside installed
+packages, safe weight loading, checkpoint allow-lists, text helpers). Nothing here imports another
+svitt_mm package except :mod:`svitt_mm.registry`."""
 from .resources import resolve_path
+from .safe_load import UnsafeCheckpointError, check_shapes, load_weights_file
 from .safe_resume import register_safe_checkpoint_globals
-from .setup_env import register_all_modules
 
-__all__ = ['ConfigCheckError', 'check_config', 'count_flops', 'median_seconds', 'DistributedSetupError', 'finish_distributed', 'setup_distributed', 'use_strategy',
-           'MissingInputError', 'check_required_inputs', 'resolve_path',
-           'register_safe_checkpoint_globals', 'register_all_modules', 'write_json']
+__all__ = ['resolve_path', 'UnsafeCheckpointError', 'check_shapes', 'load_weights_file',
+           'register_safe_checkpoint_globals']

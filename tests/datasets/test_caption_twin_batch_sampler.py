@@ -11,7 +11,7 @@ from mmengine.runner import Runner
 from svitt_mm.datasets import CaptionTwinBatchSampler
 from svitt_mm.datasets.caption_twin_batch_sampler import twin_key
 from svitt_mm.datasets.demo import build_temporal_shapes
-from svitt_mm.utils import register_all_modules
+from svitt_mm.apis import register_all_modules
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SWAP = [('left', 'right'), ('grows', 'shrinks')]

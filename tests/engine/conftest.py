@@ -8,7 +8,7 @@ from mmengine.runner import Runner
 from torch import nn
 from torch.utils.data import Dataset
 
-from svitt_mm.utils import register_all_modules
+from svitt_mm.apis import register_all_modules
 
 
 class ToyRegression(BaseModel):

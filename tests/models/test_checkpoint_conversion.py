@@ -12,7 +12,7 @@ from mmengine.runner import load_checkpoint
 from svitt_mm.models.backbones.temporal_bias_resize import resize_temporal_bias
 from svitt_mm.models.checkpoint_conversion import convert_svitt_state_dict, source_num_frames
 from svitt_mm.registry import MODELS
-from svitt_mm.utils import register_all_modules
+from svitt_mm.apis import register_all_modules
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 _spec = importlib.util.spec_from_file_location('convert_tool', osp.join(ROOT, 'tools', 'convert_svitt_checkpoint.py'))

@@ -1,7 +1,7 @@
 """tools/benchmark.py on the tiny demo encoders and on small attention layers: the JSON holds every number
 and the machine info, FLOP counts match independent counts (torch's math attention path, closed-form pair
 counts), the sparse model/operator counts fewer FLOPs than dense, and the plot is written. Times are
-printed, never asserted. Also svitt_mm.utils.cost, which the tool is built on."""
+printed, never asserted. Also svitt_mm.apis.cost, which the tool is built on."""
 import importlib.util
 import json
 import os.path as osp
@@ -13,7 +13,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from svitt_mm.registry import BACKBONES
-from svitt_mm.utils import count_flops, median_seconds, register_all_modules
+from svitt_mm.apis import count_flops, register_all_modules
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DENSE = osp.join(ROOT, 'configs/demo/dense_demo.py')
@@ -45,12 +45,14 @@ def test_count_flops_counts_cpu_attention():
     assert flops == math_path_flops(lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
 
 
-def test_median_seconds_calls_warmup_plus_repeats():
-    calls = []
-    seconds = median_seconds(lambda: calls.append(1), repeats=3, warmup=2)
-    assert len(calls) == 5 and seconds >= 0
-    with pytest.raises(ValueError, match='repeats'):
-        median_seconds(lambda: None, repeats=0)
+def test_count_flops_tells_operators_it_is_counting():
+    from svitt_mm.models.attention.flop_counting import counting_flops
+    seen = []
+    count_flops(lambda: seen.append(counting_flops()))
+    assert seen == [True] and not counting_flops()
+    with pytest.raises(RuntimeError):
+        count_flops(lambda: (_ for _ in ()).throw(RuntimeError('boom')))
+    assert not counting_flops()
 
 
 def test_encoder_mode_json_flops_and_plot(benchmark, tmp_path, capsys):
@@ -173,7 +175,7 @@ def test_readable_errors(benchmark, tmp_path):
 
 
 def test_cpu_peak_memory_sees_a_large_allocation():
-    from svitt_mm.utils.cost import peak_rss_mb
+    from svitt_mm.apis import peak_rss_mb
     peak = peak_rss_mb(lambda: torch.ones(16, 2**20).sum())  # 64 MiB of float32 touched
     if peak is None:
         pytest.skip('/proc/self/clear_refs is not available on this system')

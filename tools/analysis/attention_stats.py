@@ -12,17 +12,15 @@ the same way. Distances use the tokens' original (t, h, w) positions, so they st
 import argparse
 import math
 import os.path as osp
-import sys
 from collections import defaultdict
 
+import mmengine
 import torch
 from mmengine.config import DictAction
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from svitt_mm.models.attention.block_layout import block_adjacency  # noqa: E402
-from svitt_mm.registry import DATASETS  # noqa: E402
-from svitt_mm.utils import register_all_modules, write_json  # noqa: E402
-from svitt_mm.utils.analysis_inputs import load_eval_model, model_batch  # noqa: E402
+from svitt_mm.apis import load_eval_model, model_batch, register_all_modules
+from svitt_mm.models.attention.block_layout import block_adjacency
+from svitt_mm.registry import DATASETS
 
 
 def allowed_pairs(op, num_tokens: int, num_global: int = 1):
@@ -126,7 +124,7 @@ def main(argv=None) -> dict:
     result = dict(config=args.config, checkpoint=args.checkpoint, attention=attention, videos=batches,
                   layers=layers)
     if args.out:
-        write_json(args.out, result)
+        mmengine.dump(result, args.out, indent=2)
         print(f'statistics written to {args.out}')
     if args.plot:
         import matplotlib

@@ -12,18 +12,15 @@ of each other: an order-blind model stays at 50 % on them however well it learns
 """
 import argparse
 import itertools
-import os.path as osp
-import sys
 from collections import defaultdict
 from typing import Dict, List, Optional, Tuple
 
+import mmengine
 import torch
 from mmengine.config import DictAction
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from svitt_mm.registry import DATASETS  # noqa: E402
-from svitt_mm.utils import register_all_modules, write_json  # noqa: E402
-from svitt_mm.utils.analysis_inputs import load_eval_model, model_batch  # noqa: E402
+from svitt_mm.apis import load_eval_model, model_batch, register_all_modules
+from svitt_mm.registry import DATASETS
 
 
 def contrast_words(first: str, second: str) -> Optional[Tuple[str, str]]:
@@ -116,7 +113,7 @@ def main(argv=None) -> dict:
     print('accuracy: for each video of a pair, its own caption is the more similar one (chance 50 %)')
     result = dict(config=args.config, checkpoint=args.checkpoint, captions=len(captions), contrasts=table)
     if args.out:
-        write_json(args.out, result)
+        mmengine.dump(result, args.out, indent=2)
         print(f'contrasts written to {args.out}')
     return result
 

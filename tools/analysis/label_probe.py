@@ -16,23 +16,21 @@ teach it" from "this encoder does not learn it at this budget" (docs/analysis.md
 """
 import argparse
 import math
-import os.path as osp
-import sys
 import time
 from typing import Callable, Dict, List
 
+import mmengine
 import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config, DictAction
 from torch import nn
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from svitt_mm.datasets.demo.temporal_shapes import (COLORS, MOTIONS, REVERSED_MOTION, SHAPES,  # noqa: E402
+from svitt_mm.apis import load_config, register_all_modules
+from svitt_mm.datasets.demo.temporal_shapes import (COLORS, MOTIONS, REVERSED_MOTION, SHAPES,
                                                     all_events, render_clip, sample_clip_spec)
-from svitt_mm.datasets.transforms.frame_sampling import sample_frame_indices  # noqa: E402
-from svitt_mm.registry import BACKBONES, MODELS  # noqa: E402
-from svitt_mm.utils import register_all_modules, write_json  # noqa: E402
+from svitt_mm.datasets.transforms.frame_sampling import sample_frame_indices
+from svitt_mm.registry import BACKBONES, MODELS
 
 SOURCE_FRAMES = 16  # frames per rendered clip, as in the demo videos
 HEADS = {'shape': list(SHAPES), 'colour': list(COLORS), 'motion': list(MOTIONS)}
@@ -129,9 +127,7 @@ def parse_args(argv=None):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     register_all_modules()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
     encoder = BACKBONES.build(cfg.model.vision_encoder).to(device)  # as constructed: random, no pretrained
@@ -193,7 +189,7 @@ def main(argv=None) -> dict:
                 f'{100 * result[k]:>8.1f}' for k in ('shape', 'colour', 'motion', 'axis'))
                 + f'{100 * result["order_sensitivity"]:>13.1f}', flush=True)
             if args.out:  # after every evaluation, so a long run that is stopped keeps what it measured
-                write_json(args.out, report)
+                mmengine.dump(report, args.out, indent=2)
     if args.out:
         print(f'evaluations written to {args.out}')
     return report

@@ -14,32 +14,20 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
-import os.path as osp
-import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
+import mmengine
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-from svitt_mm.utils import write_json  # noqa: E402
+from svitt_mm.apis import build_test_config
 
 # condition name -> ReorderFrames mode
 CONDITIONS: Dict[str, str] = {'in order': 'none', 'reversed': 'reverse', 'shuffled': 'shuffle',
                               'frozen': 'freeze'}
 RETRIEVAL_METRICS = ('t2v/R@1', 't2v/R@5', 'v2t/R@1', 'R_mean', 'itc/t2v/R@1')
 REFERENCE = 'in order'
-
-
-def _load_test_tool():
-    """``tools/test.py`` as a module (``tools`` is not a package)."""
-    spec = importlib.util.spec_from_file_location('svitt_test_tool', osp.join(ROOT, 'tools', 'test.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def with_frame_order(pipeline: Sequence[dict], mode: str, seed: int = 0) -> List[dict]:
@@ -58,7 +46,7 @@ def run_probe(cfg: Config, seed: int = 0,
     """Run ``cfg``'s test loop once per condition.
 
     Args:
-        cfg: a test config (``tools/test.py``'s ``build_test_config``: ``load_from`` set).
+        cfg: a test config (``svitt_mm.apis.build_test_config``, as ``tools/test.py`` uses it: ``load_from`` set).
         seed: seed of the shuffled order.
         conditions: condition name -> ``ReorderFrames`` mode (default :data:`CONDITIONS`).
 
@@ -125,13 +113,12 @@ def parse_args(argv=None):
 
 def main(argv=None) -> Dict[str, Dict[str, float]]:
     args = parse_args(argv)
-    cfg = _load_test_tool().build_test_config(args.config, args.checkpoint, args.work_dir,
-                                              args.cfg_options)
+    cfg = build_test_config(args.config, args.checkpoint, args.work_dir, args.cfg_options)
     results = run_probe(cfg, args.seed)
     print(format_probe_table(results, f'temporal probe of {args.checkpoint} ({args.config})'))
     if args.out:
-        write_json(args.out, dict(config=args.config, checkpoint=args.checkpoint, seed=args.seed,
-                                  modes=CONDITIONS, metrics=results, drops=probe_drops(results)))
+        mmengine.dump(dict(config=args.config, checkpoint=args.checkpoint, seed=args.seed, modes=CONDITIONS,
+                           metrics=results, drops=probe_drops(results)), args.out, indent=2)
         print(f'probe results written to {args.out}')
     return results
 

@@ -26,7 +26,6 @@ import copy
 import json
 import os
 import os.path as osp
-import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -41,12 +40,11 @@ import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import load_checkpoint  # noqa: E402
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from svitt_mm.apis import load_config, register_all_modules  # noqa: E402
 from svitt_mm.datasets.transforms.video_reading import VideoDecodeError  # noqa: E402
 from svitt_mm.models.attention.block_layout import block_adjacency  # noqa: E402
 from svitt_mm.models.attention.block_sparse import BlockSparseAttention  # noqa: E402
 from svitt_mm.registry import MODELS, TRANSFORMS  # noqa: E402
-from svitt_mm.utils import register_all_modules  # noqa: E402
 
 #: test-pipeline transforms that decode and resize the video (text and packing transforms are skipped)
 VIDEO_TRANSFORMS = ('OpenVideo', 'SampleFrames', 'DecodeVideoFrames', 'ClipResize')
@@ -299,9 +297,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         if not osp.isfile(path):
             raise SystemExit(f'error: {label} file {path!r} does not exist')
     register_all_modules()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     try:
         pipeline = eval_pipeline(cfg)
         frames = read_clip(args.video, pipeline)

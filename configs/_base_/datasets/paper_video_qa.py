@@ -8,7 +8,7 @@ max_question_len = 25
 max_answer_len = 5
 tokenizer = 'data/pretrained/bert-base-uncased'
 
-qa_text = [dict(type='TokenizeQA', tokenizer=tokenizer, max_question_len=max_question_len,
+qa_text_pipeline = [dict(type='TokenizeQA', tokenizer=tokenizer, max_question_len=max_question_len,
                 max_answer_len=max_answer_len),
            dict(type='PackVideoQAInputs')]
 # One random resized crop per clip; no horizontal flip, which would swap "left" and "right" in
@@ -18,13 +18,13 @@ train_pipeline = [
     dict(type='SampleFrames', num_frames=num_frames, num_clips=1, sampling='rand'),
     dict(type='DecodeVideoFrames'),
     dict(type='ClipRandomResizedCrop', size=img_size, scale=(0.5, 1.0), interpolation='bicubic'),
-] + qa_text
+] + qa_text_pipeline
 test_pipeline = [
     dict(type='OpenVideo', backend='decord'),
     dict(type='SampleFrames', num_frames=num_frames, num_clips=num_test_clips, sampling='middle'),
     dict(type='DecodeVideoFrames'),
     dict(type='ClipResize', size=img_size, keep_ratio=False, interpolation='bicubic'),
-] + qa_text
+] + qa_text_pipeline
 
 train_dataloader = dict(
     batch_size=32,

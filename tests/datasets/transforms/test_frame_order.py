@@ -5,7 +5,7 @@ import pytest
 
 from svitt_mm.datasets.transforms import FRAME_ORDER_MODES, ReorderFrames, frame_permutation
 from svitt_mm.registry import TRANSFORMS
-from svitt_mm.utils import register_all_modules
+from svitt_mm.apis import register_all_modules
 
 
 def numbered_frames(num_clips, clip_len):

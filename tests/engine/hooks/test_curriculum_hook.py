@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from svitt_mm.engine.hooks.curriculum_hook import frame_samplers, restart_loader
 from svitt_mm.models.attention import BlockSparseAttention
 from svitt_mm.models.pruners import ClsAttentionPruner, TextGuidedPruner
-from svitt_mm.utils import register_all_modules
+from svitt_mm.apis import register_all_modules
 
 
 class Clips(Dataset):

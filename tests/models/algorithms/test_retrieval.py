@@ -5,7 +5,7 @@ import torch
 from mmengine.config import Config
 
 from svitt_mm.registry import MODELS
-from svitt_mm.utils import register_all_modules
+from svitt_mm.apis import register_all_modules
 
 TINY_VISION = dict(embed_dims=32, num_layers=3, num_heads=2)
 

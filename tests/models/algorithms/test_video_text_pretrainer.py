@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from svitt_mm.models.algorithms import video_text_pretrainer
 from svitt_mm.registry import MODELS
-from svitt_mm.utils import register_all_modules
+from svitt_mm.apis import register_all_modules
 
 VOCAB, PAD, CLS, SEP, MASK = 60, 0, 1, 2, 3
 TINY_TEXT = dict(type='BertFusionEncoder', vocab_size=VOCAB, hidden_size=16, num_layers=3, num_heads=2,

@@ -5,7 +5,7 @@ import torch
 from mmengine.config import Config
 
 from svitt_mm.registry import BACKBONES, MODELS
-from svitt_mm.utils import register_all_modules
+from svitt_mm.apis import register_all_modules
 
 ENCODER = dict(type='VideoBEiT', img_size=32, patch_size=8, embed_dims=32, num_layers=2, num_heads=2,
                max_frames=1)

@@ -12,7 +12,7 @@ import caption_contrasts  # tools/analysis, on sys.path by conftest.py
 
 from svitt_mm.datasets.demo import build_temporal_shapes
 from svitt_mm.registry import DATASETS, MODELS
-from svitt_mm.utils import register_all_modules
+from svitt_mm.apis import register_all_modules
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 

@@ -14,7 +14,7 @@ from mmengine.config import Config
 
 from svitt_mm.datasets.demo import build_temporal_shapes
 from svitt_mm.registry import MODELS
-from svitt_mm.utils import register_all_modules
+from svitt_mm.apis import register_all_modules
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 LOADER = ['test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',

@@ -18,7 +18,7 @@ import visualize_tokens  # noqa: E402  (tools/analysis, on sys.path by conftest.
 
 from svitt_mm.datasets.demo import build_temporal_shapes  # noqa: E402
 from svitt_mm.registry import DATASETS, MODELS  # noqa: E402
-from svitt_mm.utils import register_all_modules  # noqa: E402
+from svitt_mm.apis import register_all_modules  # noqa: E402
 
 CONFIG = osp.join(ROOT, 'configs/demo/svitt_demo.py')
 TINY = dict(embed_dims=32, num_layers=3, num_heads=2)

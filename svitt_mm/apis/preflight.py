@@ -19,7 +19,7 @@ from typing import List
 
 from mmengine.config import Config
 
-from .resources import resolve_path
+from svitt_mm.utils.resources import resolve_path
 
 
 class MissingInputError(FileNotFoundError):

@@ -5,7 +5,7 @@ import datetime
 
 from mmengine import DefaultScope
 
-from .safe_resume import register_safe_checkpoint_globals
+from svitt_mm.utils.safe_resume import register_safe_checkpoint_globals
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:

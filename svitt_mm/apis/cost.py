@@ -1,16 +1,16 @@
-"""Measuring the cost of a computation: FLOPs (torch's ``FlopCounterMode``), median wall-clock time and
-peak resident memory on CPU (Linux ``/proc``)."""
+"""Measuring the cost of a computation: FLOPs (torch's ``FlopCounterMode``) and peak resident memory on
+CPU (Linux ``/proc``). Wall-clock time is measured with ``torch.utils.benchmark.Timer`` by the tools."""
 from __future__ import annotations
 
 import ctypes
 import gc
 import os.path as osp
-import statistics
-import time
 from typing import Callable, Optional
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
+from svitt_mm.models.attention.flop_counting import flop_counting
 
 aten = torch.ops.aten
 
@@ -31,60 +31,19 @@ CPU_SDPA_FLOP_FORMULAS = {
 }
 
 
-_COUNTING_FLOPS = False
-
-
-def counting_flops() -> bool:
-    """Whether :func:`count_flops` is running (for operators torch's counter cannot run)."""
-    return _COUNTING_FLOPS
-
-
 def count_flops(fn: Callable[[], object]) -> int:
     """FLOPs (multiply-adds count 2) of the matrix products and attention kernels run by ``fn()``.
 
     Elementwise ops, softmax and normalisation are not counted (torch's convention). Attention through
     ``scaled_dot_product_attention`` counts ``4 * B * H * Nq * Nk * D`` forward for the shapes it is given,
     so block-sparse operators that gather key blocks count only the pairs they compute. Operators that
-    torch's counter cannot run (``flex_attention`` in torch 2.14) check :func:`counting_flops` and take
-    an equivalent counted path.
+    torch's counter cannot run (``flex_attention`` in torch 2.14, Triton, the C++ kernel) check
+    :func:`~svitt_mm.models.attention.flop_counting.counting_flops` and take an equivalent counted path.
     """
-    global _COUNTING_FLOPS
     counter = FlopCounterMode(display=False, custom_mapping=CPU_SDPA_FLOP_FORMULAS)
-    _COUNTING_FLOPS = True
-    try:
-        with counter:
-            fn()
-    finally:
-        _COUNTING_FLOPS = False
+    with flop_counting(), counter:
+        fn()
     return int(counter.get_total_flops())
-
-
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1,
-                   device: Optional[torch.device] = None) -> float:
-    """Median wall-clock seconds of ``repeats`` calls of ``fn()`` after ``warmup`` untimed calls.
-
-    On a CUDA ``device`` the device is synchronised before and after each call, so that the time covers
-    the queued kernels.
-    """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f'median_seconds: repeats must be >= 1 and warmup >= 0, got repeats={repeats}, '
-                         f'warmup={warmup}')
-    cuda = device is not None and torch.device(device).type == 'cuda'
-
-    def sync() -> None:
-        if cuda:
-            torch.cuda.synchronize(device)
-
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _rss_kib(field: str) -> int:

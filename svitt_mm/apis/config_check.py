@@ -1,9 +1,10 @@
 """Check a config before the Runner is built: every ``type=`` is registered, and a few values make sense.
 
 :func:`check_config` walks the whole config. Each dict with a string ``type`` is looked up in the
-registry its key path implies (:data:`PATH_REGISTRIES`, first match wins: ``model.vision_encoder.attention``
--> ``ATTENTION_OPS``, ``train_dataloader.dataset.pipeline[2]`` -> ``TRANSFORMS``, ``custom_hooks[0]`` ->
-``HOOKS`` ...); a path no rule covers is accepted if any svitt_mm registry knows the type. Unknown types
+registries its key path implies (declared next to each registry in :mod:`svitt_mm.registry`:
+``model.vision_encoder.attention`` -> ``ATTENTION_OPS``, ``train_dataloader.dataset.pipeline[2]`` ->
+``TRANSFORMS``, ``custom_hooks[0]`` -> ``HOOKS`` ...); a path no registry claims is accepted if any svitt_mm
+registry knows the type. Unknown types
 are reported with their key path and close matches (``difflib``)::
 
     model.vision_encoder.attention.type: 'BlockSparseAtention' is not a registered attention operator;
@@ -21,44 +22,17 @@ Value checks (all problems are reported together):
 from __future__ import annotations
 
 import difflib
-import re
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 from mmengine.registry import Registry
 
 from svitt_mm import registry as svitt_registry
+from svitt_mm.registry import registries_for_key
 
-# (key path regex, registry attribute of svitt_mm.registry); paths look like `a.b[0].c`.
-PATH_REGISTRIES: Sequence[Tuple[str, str]] = (
-    (r'(^|\.)data_preprocessor$', 'MODELS'),
-    (r'^model$', 'MODELS'),
-    (r'\.attention(\[\d+\])?$', 'ATTENTION_OPS'),
-    (r'\.pruner$', 'TOKEN_PRUNERS'),
-    (r'\.(vision_encoder|text_encoder|backbone)$', 'BACKBONES'),
-    (r'^model\.\w+_head$', 'FUSION_HEADS'),
-    (r'^(default_hooks\.\w+|custom_hooks\[\d+\])$', 'HOOKS'),
-    (r'(^|\.)curriculum$', 'CURRICULA'),
-    (r'(^|\.)init_cfg(\[\d+\])?$', 'WEIGHT_INITIALIZERS'),
-    (r'(^|\.|_)(pipeline|transforms)\[\d+\]$', 'TRANSFORMS'),
-    (r'(^|\.)(batch_)?sampler$', 'DATA_SAMPLERS'),
-    (r'\.collate_fn$', 'FUNCTIONS'),
-    (r'(^|\.)(dataset|datasets\[\d+\])$', 'DATASETS'),
-    (r'^(val|test)_evaluator(\.metrics)?(\[\d+\])?$', 'METRICS'),
-    (r'^(train|val|test)_cfg$', 'LOOPS'),
-    (r'^optim_wrapper\.optimizer$', 'OPTIMIZERS'),
-    (r'^optim_wrapper$', 'OPTIM_WRAPPERS'),
-    (r'^optim_wrapper\.constructor$', 'OPTIM_WRAPPER_CONSTRUCTORS'),
-    (r'^param_scheduler(\[\d+\])?$', 'PARAM_SCHEDULERS'),
-    (r'^visualizer$', 'VISUALIZERS'),
-    (r'vis_backends\[\d+\]$', 'VISBACKENDS'),
-    (r'^log_processor$', 'LOG_PROCESSORS'),
-    (r'^model_wrapper_cfg$', 'MODEL_WRAPPERS'),
-)
-# Registries that can stand in for each other at one path (an evaluator cfg may be a metric).
-ALTERNATIVES = {'METRICS': ('EVALUATOR',)}
-ALL_REGISTRIES = tuple(name for name in dir(svitt_registry)
-                       if isinstance(getattr(svitt_registry, name), Registry))
+#: every svitt_mm registry, for types at key paths that no registry claims
+ALL_REGISTRIES: Tuple[Registry, ...] = tuple(
+    value for value in vars(svitt_registry).values() if isinstance(value, Registry) and value.scope == 'svitt_mm')
 
 
 class ConfigCheckError(ValueError):
@@ -79,14 +53,6 @@ def _walk(node: Any, path: str) -> Iterator[Tuple[str, dict]]:
     elif isinstance(node, (list, tuple)):
         for index, value in enumerate(node):
             yield from _walk(value, f'{path}[{index}]')
-
-
-def registry_for(path: str) -> Optional[str]:
-    """Name of the registry (attribute of :mod:`svitt_mm.registry`) a ``type`` at ``path`` belongs to."""
-    for pattern, name in PATH_REGISTRIES:
-        if re.search(pattern, path):
-            return name
-    return None
 
 
 def _known_names(registry: Registry) -> List[str]:
@@ -118,9 +84,8 @@ def _is_registered(registry: Registry, name: str) -> bool:
         return False
 
 
-def _unknown_type_problem(path: str, name: str, expected: Optional[str]) -> Optional[str]:
-    candidates = (expected, *ALTERNATIVES.get(expected, ())) if expected else ALL_REGISTRIES
-    registries = [getattr(svitt_registry, candidate) for candidate in candidates]
+def _unknown_type_problem(path: str, name: str, expected: Sequence[Registry]) -> Optional[str]:
+    registries = list(expected) or list(ALL_REGISTRIES)
     if any(_is_registered(registry, name) for registry in registries):
         return None
     known = sorted({n for registry in registries for n in _known_names(registry)})
@@ -143,13 +108,13 @@ def _value_problems(cfg: dict) -> List[str]:
     for path, node in _walk(cfg, ''):
         if isinstance(node.get('img_size'), int) and isinstance(node.get('patch_size'), int):
             encoders[path] = node
-        kind = registry_for(path)
-        if kind == 'TOKEN_PRUNERS' and 'keep_rate' in node:
+        kinds = registries_for_key(path)
+        if svitt_registry.TOKEN_PRUNERS in kinds and 'keep_rate' in node:
             rate = node['keep_rate']
             if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 < rate <= 1.0:
                 problems.append(f'{path}.keep_rate: {rate!r} must be a number in (0, 1] (the share of '
                                 f'tokens kept)')
-        if kind == 'ATTENTION_OPS' and 'block_size' in node:
+        if svitt_registry.ATTENTION_OPS in kinds and 'block_size' in node:
             problems.extend(_block_size_problems(path, node['block_size'], encoders, frames))
     return problems
 
@@ -177,7 +142,7 @@ def config_problems(cfg: Config) -> List[str]:
     problems = []
     for path, node in _walk(plain, ''):
         if path and isinstance(node.get('type'), str):
-            problem = _unknown_type_problem(path, node['type'], registry_for(path))
+            problem = _unknown_type_problem(path, node['type'], registries_for_key(path))
             if problem:
                 problems.append(problem)
     return problems + _value_problems(plain)

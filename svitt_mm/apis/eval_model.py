@@ -11,6 +11,8 @@ from torch import nn
 
 from svitt_mm.registry import MODELS
 
+from .run_config import load_config
+
 
 def load_eval_model(config: str, checkpoint: str,
                     cfg_options: Optional[Dict[str, object]] = None) -> Tuple[Config, nn.Module]:
@@ -20,9 +22,7 @@ def load_eval_model(config: str, checkpoint: str,
     """
     if not osp.isfile(checkpoint):
         raise SystemExit(f'error: checkpoint {checkpoint!r} does not exist')
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    cfg = load_config(config, cfg_options)
     model = MODELS.build(cfg.model).eval()
     load_checkpoint(model, checkpoint, map_location='cpu')
     return cfg, model

@@ -7,7 +7,9 @@ import sys
 import pytest
 from mmengine.config import Config
 
-from svitt_mm.utils.config_check import ConfigCheckError, check_config, config_problems, registry_for
+from svitt_mm.registry import registries_for_key
+
+from svitt_mm.apis.config_check import ConfigCheckError, check_config, config_problems
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(ROOT, 'configs', 'demo', 'svitt_demo.py')
@@ -68,10 +70,10 @@ def test_a_type_in_the_wrong_place_is_refused():
 
 def test_scoped_names_and_unmapped_paths():
     assert config_problems(demo(**{'default_hooks.logger.type': 'mmengine.LoggerHook'})) == []
-    assert registry_for('model.answer_decoder') is None
-    assert config_problems(demo(**{'model.answer_decoder': dict(type='BertFusionEncoder')})) == []
-    assert config_problems(demo(**{'model.answer_decoder': dict(type='BertFusionEncodr')})) == [
-        "model.answer_decoder.type: 'BertFusionEncodr' is not registered in any svitt_mm registry; did you "
+    assert registries_for_key('model.my_extra_part') == []
+    assert config_problems(demo(**{'model.my_extra_part': dict(type='BertFusionEncoder')})) == []
+    assert config_problems(demo(**{'model.my_extra_part': dict(type='BertFusionEncodr')})) == [
+        "model.my_extra_part.type: 'BertFusionEncodr' is not registered in any svitt_mm registry; did you "
         "mean 'BertFusionEncoder'?"]
 
 

@@ -7,11 +7,11 @@ import sys
 
 import pytest
 
-from svitt_mm.utils.cpu_allocator import retain_freed_memory
+from svitt_mm.apis.cpu_allocator import retain_freed_memory
 
 PROBE = '''
 import resource, sys, torch
-from svitt_mm.utils.cpu_allocator import retain_freed_memory
+from svitt_mm.apis.cpu_allocator import retain_freed_memory
 if sys.argv[1] == 'retain':
     assert retain_freed_memory()
 def step():  # a 40 MiB and a 10 MiB tensor, every page written, then freed

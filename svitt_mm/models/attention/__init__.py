@@ -1,10 +1,14 @@
+from .backend_aliases import CpuBlockSparseAttention, FlexBlockSparseAttention, TritonBlockSparseAttention
+from .backends import BACKENDS, AttentionBackend, AttentionCall
 from .base import AttentionOp, PairBias
 from .block_layout import BlockLayout
+from .block_pattern import BlockPattern
 from .block_sparse import BlockSparseAttention
-from .cpu_block_sparse import CpuBlockSparseAttention
 from .dense import DenseAttention
-from .flex_block_sparse import FlexBlockSparseAttention
-from .triton_block_sparse import TritonBlockSparseAttention
+from .local_random_blocks import LocalRandomBlocks
+from .strided_blocks import StridedBlocks
+from .support_table import backend_support_table
 
-__all__ = ['AttentionOp', 'PairBias', 'BlockLayout', 'BlockSparseAttention', 'CpuBlockSparseAttention',
-           'DenseAttention', 'FlexBlockSparseAttention', 'TritonBlockSparseAttention']
+__all__ = ['AttentionBackend', 'AttentionCall', 'AttentionOp', 'BACKENDS', 'BlockLayout', 'BlockPattern',
+           'BlockSparseAttention', 'CpuBlockSparseAttention', 'DenseAttention', 'FlexBlockSparseAttention',
+           'LocalRandomBlocks', 'PairBias', 'StridedBlocks', 'TritonBlockSparseAttention', 'backend_support_table']

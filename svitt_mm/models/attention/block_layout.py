@@ -2,9 +2,10 @@
 
 The ``N`` local (non-global) tokens are cut, in their current order, into ``M = ceil(N / block_size)``
 blocks; block ``m`` covers local tokens ``[m * block_size, min((m + 1) * block_size, N))`` (the last one
-may be ragged).  Query block ``m`` sees a window of ``local_blocks`` blocks centred on itself (truncated at
-the ends, no wrap-around) and ``random_blocks`` further blocks drawn uniformly without replacement from
-the blocks outside that window.  The pattern is shared by the whole batch and all heads.
+may be ragged).  Query block ``m`` sees the key blocks its row of the table lists; a
+:class:`~.block_pattern.BlockPattern` says which (the window + random draw of
+:class:`~.local_random_blocks.LocalRandomBlocks` is computed here).  The layout is shared by the whole batch
+and all heads.
 
 Everything here is pure index arithmetic on small ``[M, ...]`` tables, built on the target device.
 """
@@ -123,6 +124,22 @@ def block_adjacency(block_index: Tensor) -> Tensor:
     column = block_index.masked_fill(block_index < 0, num_blocks)  # unused slots land in a spare column
     adjacency.scatter_(1, column, True)
     return adjacency[:, :num_blocks]
+
+
+def block_table(block_index: Tensor, width: Optional[int] = None) -> Tensor:
+    """A pattern's key blocks per query block (``[M, any]``, ``-1`` unused, any order, repeats allowed) as a
+    layout's table: each row ascending, every block once, ``-1`` after them.
+
+    Args:
+        width: columns to keep, at least the fullest row; ``None``: the fullest row (read on the host).
+    """
+    num_blocks = block_index.shape[0]
+    adjacency = block_adjacency(block_index)
+    if width is None:
+        width = int(adjacency.sum(dim=1).max()) if num_blocks else 0
+    ordered = torch.where(adjacency, torch.arange(num_blocks, device=block_index.device), num_blocks)
+    ordered = ordered.sort(dim=1).values[:, :width]
+    return ordered.masked_fill(ordered == num_blocks, -1)
 
 
 def query_token_index(layout: BlockLayout, num_global: int) -> Tensor:

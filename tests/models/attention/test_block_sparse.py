@@ -1,60 +1,20 @@
-"""BlockSparseAttention equals dense attention under the equivalent token mask (values and gradients)."""
+"""BlockSparseAttention, the one operator: patterns, layouts, dense fallback, evaluation caching, arguments.
+
+Numerical agreement of every pattern on every backend with masked dense attention is in
+``test_conformance.py``; here are the operator's own behaviours.
+"""
 import pytest
 import torch
-from masked_reference import (assert_close_where_valid, assert_same_gradients, clone_inputs,
-                              layout_token_mask, make_inputs, masked_attention, weighted_loss)
 
-from svitt_mm.models.attention import BlockSparseAttention, DenseAttention
+from svitt_mm.models.attention import (BlockLayout, BlockPattern, BlockSparseAttention, CpuBlockSparseAttention,
+                                       DenseAttention, FlexBlockSparseAttention, LocalRandomBlocks, StridedBlocks,
+                                       TritonBlockSparseAttention)
+from svitt_mm.models.attention.block_layout import sparse_block_index
 from svitt_mm.registry import ATTENTION_OPS
+from svitt_mm.testing.attention_conformance import (assert_close_where_valid, assert_same_gradients, clone_inputs,
+                                                    make_inputs, masked_attention, padding_mask, weighted_loss)
 
 ATOL = 1e-5
-
-
-def padding_mask(batch: int, num_tokens: int, num_global: int, seed: int) -> torch.Tensor:
-    """Random local padding (global tokens never padded), at least one padded key per sample."""
-    mask = torch.rand(batch, num_tokens, generator=torch.Generator().manual_seed(seed)) < 0.3
-    mask[:, :num_global] = False
-    mask[:, -1] = True
-    return mask
-
-
-# (batch, num_global, num_local, block_size, local_blocks, random_blocks, padded, bias_batch)
-CASES = {
-    'ragged_last_block': (2, 1, 23, 4, 1, 2, False, 1),
-    'key_padding': (2, 1, 24, 4, 1, 2, True, 1),
-    'three_global_tokens': (2, 3, 21, 4, 1, 2, True, 2),
-    'local_window_3': (1, 1, 30, 4, 3, 1, True, 1),
-    'no_random_blocks': (2, 1, 19, 4, 1, 0, False, 1),
-    'window_3_no_random': (2, 2, 26, 3, 3, 0, True, None),
-    'no_bias': (3, 1, 17, 2, 1, 3, True, None),
-}
-
-
-@pytest.mark.parametrize('case', sorted(CASES))
-def test_matches_masked_dense_reference(case):
-    batch, num_global, num_local, size, local, random, padded, bias_batch = CASES[case]
-    heads, dim, num_tokens = 3, 8, num_global + num_local
-    padding = padding_mask(batch, num_tokens, num_global, seed=1) if padded else None
-    inputs = make_inputs(batch, heads, num_tokens, dim, seed=2, padding=padding, bias_batch=bias_batch)
-    reference_inputs = clone_inputs(inputs)
-
-    op = BlockSparseAttention(block_size=size, local_blocks=local, random_blocks=random,
-                              dense_threshold=float('inf'))
-    layout = op.make_layout(num_local, generator=torch.Generator().manual_seed(3))
-    assert not layout.is_dense
-    out, probs = op(inputs['q'], inputs['k'], inputs['v'], num_global=num_global, layout=layout,
-                    key_padding_mask=padding, bias=inputs['bias'])
-    allowed = layout_token_mask(layout.block_index, size, num_local, num_global)
-    assert not allowed.all()  # the case is really sparse
-    ref_out, ref_probs = masked_attention(reference_inputs['q'], reference_inputs['k'], reference_inputs['v'],
-                                          num_global, allowed, padding, reference_inputs['bias'])
-
-    assert_close_where_valid(out, ref_out, padding)
-    torch.testing.assert_close(probs, ref_probs, atol=ATOL, rtol=1e-5)
-
-    weighted_loss(out, padding, seed=4).backward()
-    weighted_loss(ref_out, padding, seed=4).backward()
-    assert_same_gradients(inputs, reference_inputs)
 
 
 def test_dense_fallback_equals_dense_attention():
@@ -68,6 +28,7 @@ def test_dense_fallback_equals_dense_attention():
     assert layout.is_dense and layout.block_index.tolist() == [[0, 1, 2]] * 3
     out, probs = op(inputs['q'], inputs['k'], inputs['v'], num_global=num_global,
                     key_padding_mask=padding, bias=inputs['bias'])
+    assert op.last_backend == 'dense'
     ref_out, ref_probs = masked_attention(reference_inputs['q'], reference_inputs['k'], reference_inputs['v'],
                                           num_global, None, padding, reference_inputs['bias'])
     assert_close_where_valid(out, ref_out, padding)
@@ -77,37 +38,30 @@ def test_dense_fallback_equals_dense_attention():
     assert_same_gradients(inputs, reference_inputs)
 
 
+def test_a_dense_answer_leaves_the_random_state_untouched():
+    # LocalRandomBlocks knows its width without drawing, so a dense layout draws nothing (as before patterns
+    # were plugins: the random state, hence dropout and later draws, is unchanged).
+    op = BlockSparseAttention(block_size=4, random_blocks=3)
+    torch.manual_seed(0)
+    assert op.make_layout(10).is_dense
+    after = torch.rand(1)
+    torch.manual_seed(0)
+    assert torch.equal(torch.rand(1), after)
+
+
 def test_too_few_blocks_counts_every_key_once():
     # 3 blocks cannot hold 1 local + 5 random distinct blocks: every block once, which is dense attention
     # (the reference SViTT code repeated blocks here and counted their keys twice).
-    batch, heads, num_global, num_local, dim = 2, 2, 1, 10, 8
-    inputs = make_inputs(batch, heads, num_global + num_local, dim, seed=18, bias_batch=1)
+    inputs = make_inputs(2, 2, 11, 8, seed=18, bias_batch=1)
     q, k, v = (inputs[name].detach() for name in ('q', 'k', 'v'))
-    op = BlockSparseAttention(block_size=4, local_blocks=1, random_blocks=5, dense_threshold=float('inf'))
-    layout = op.make_layout(num_local)
+    op = BlockSparseAttention(block_size=4, local_blocks=1, random_blocks=5, dense_threshold=float('inf'),
+                              backend='gather')
+    layout = op.make_layout(10)
     assert not layout.is_dense and layout.block_index.tolist() == [[0, 1, 2]] * 3
     out, probs = op(q, k, v, layout=layout, bias=inputs['bias'])
     dense_out, dense_probs = DenseAttention()(q, k, v, bias=inputs['bias'])
     torch.testing.assert_close(out, dense_out, atol=ATOL, rtol=1e-5)
     torch.testing.assert_close(probs, dense_probs, atol=ATOL, rtol=1e-5)
-
-
-def test_padded_keys_get_no_attention_mass():
-    batch, heads, num_global, num_local, dim = 2, 2, 1, 22, 8
-    padding = padding_mask(batch, num_global + num_local, num_global, seed=8)
-    inputs = make_inputs(batch, heads, num_global + num_local, dim, seed=9, padding=padding, bias_batch=1)
-    op = BlockSparseAttention(block_size=4, local_blocks=1, random_blocks=2, dense_threshold=float('inf'))
-    layout = op.make_layout(num_local, generator=torch.Generator().manual_seed(10))
-    with torch.no_grad():
-        out, probs = op(inputs['q'], inputs['k'], inputs['v'], num_global=num_global, layout=layout,
-                        key_padding_mask=padding, bias=inputs['bias'])
-        probe_k = inputs['k'].masked_fill(padding[:, None, :, None], 50.0)
-        probe_v = inputs['v'].masked_fill(padding[:, None, :, None], 1e6)
-        probe_out, probe_probs = op(inputs['q'], probe_k, probe_v, num_global=num_global, layout=layout,
-                                    key_padding_mask=padding, bias=inputs['bias'])
-    assert_close_where_valid(probe_out, out, padding)
-    torch.testing.assert_close(probe_probs, probs)
-    assert (probs.masked_select(padding[:, None, None, :]) == 0).all()
 
 
 def test_ragged_padding_slots_get_no_attention_mass():
@@ -117,86 +71,119 @@ def test_ragged_padding_slots_get_no_attention_mass():
     q = -torch.ones(1, 1, num_global + num_local, dim)
     k = torch.ones(1, 1, num_global + num_local, dim)
     v = torch.arange(num_global + num_local, dtype=torch.float).view(1, 1, -1, 1).expand(-1, -1, -1, dim)
-    op = BlockSparseAttention(block_size=4, local_blocks=1, random_blocks=0, dense_threshold=float('inf'))
+    op = BlockSparseAttention(block_size=4, local_blocks=1, random_blocks=0, dense_threshold=float('inf'),
+                              backend='gather')
     out, _ = op(q, k, v.contiguous(), num_global=num_global, layout=op.make_layout(num_local))
-    # All kept keys have equal scores: each local query averages the global token and its own block.
-    expected_last = (0.0 + 9.0) / 2
-    torch.testing.assert_close(out[0, 0, -1], torch.full((dim,), expected_last))
+    torch.testing.assert_close(out[0, 0, -1], torch.full((dim,), (0.0 + 9.0) / 2))
     torch.testing.assert_close(out[0, 0, 1], torch.full((dim,), (0.0 + 1 + 2 + 3 + 4) / 5))
 
 
-def test_training_draws_fresh_patterns_from_global_rng():
-    num_local = 40
-    op = BlockSparseAttention(block_size=4, local_blocks=1, random_blocks=2, dense_threshold=float('inf'))
-    op.train()
-    inputs = make_inputs(1, 2, num_local + 1, 8, seed=11)
-    q, k, v = (inputs[name].detach() for name in ('q', 'k', 'v'))
-    torch.manual_seed(12)
-    first, _ = op(q, k, v)
-    second, _ = op(q, k, v)
-    assert not torch.allclose(first, second)
-    torch.manual_seed(12)
-    replay, _ = op(q, k, v, layout=op.make_layout(num_local))
-    torch.testing.assert_close(replay, first, atol=0, rtol=0)
+def test_local_random_blocks_draws_exactly_as_before():
+    # The pattern consumes the generator as the operator did before patterns were plugins (same tables).
+    op = BlockSparseAttention(block_size=4, local_blocks=3, random_blocks=2, dense_threshold=float('inf'))
+    layout = op.make_layout(50, generator=torch.Generator().manual_seed(9))
+    expected = sparse_block_index(13, 3, 2, generator=torch.Generator().manual_seed(9))
+    assert torch.equal(layout.block_index, expected)
+    torch.manual_seed(3)
+    drawn = op.train().make_layout(50).block_index
+    torch.manual_seed(3)
+    assert torch.equal(drawn, sparse_block_index(13, 3, 2))
 
 
-def test_eval_pattern_is_deterministic_and_per_seed():
-    num_local = 40
-    op = BlockSparseAttention(block_size=4, local_blocks=1, random_blocks=2, dense_threshold=float('inf'),
-                              eval_seed=3).eval()
-    inputs = make_inputs(1, 2, num_local + 1, 8, seed=13)
-    q, k, v = (inputs[name].detach() for name in ('q', 'k', 'v'))
-    torch.manual_seed(0)
-    first, _ = op(q, k, v)
-    torch.manual_seed(1)
-    second, _ = op(q, k, v)
-    torch.testing.assert_close(first, second, atol=0, rtol=0)
-    torch.testing.assert_close(op(q, k, v, layout=op.eval_layout(num_local))[0], first, atol=0, rtol=0)
-    other = BlockSparseAttention(block_size=4, local_blocks=1, random_blocks=2, dense_threshold=float('inf'),
-                                 eval_seed=4)
-    assert not torch.equal(other.eval_layout(num_local).block_index, op.eval_layout(num_local).block_index)
-    next_layer = BlockSparseAttention(block_size=4, local_blocks=1, random_blocks=2,
-                                      dense_threshold=float('inf'), eval_seed=3)
-    next_layer.layer_index = 1
-    assert not torch.equal(next_layer.eval_layout(num_local).block_index,
-                           op.eval_layout(num_local).block_index)
-
-
-def test_eval_layout_is_drawn_once_per_token_count_and_layer():
+def test_eval_pattern_is_deterministic_per_seed_layer_and_settings():
     op = BlockSparseAttention(block_size=4, random_blocks=2, dense_threshold=float('inf'), eval_seed=3)
     first = op.eval_layout(40)
     assert op.eval_layout(40) is first and op.eval_layout(36) is not first
     fresh = BlockSparseAttention(block_size=4, random_blocks=2, dense_threshold=float('inf'), eval_seed=3)
     assert torch.equal(fresh.eval_layout(40).block_index, first.block_index)
+    other_seed = BlockSparseAttention(block_size=4, random_blocks=2, dense_threshold=float('inf'), eval_seed=4)
+    assert not torch.equal(other_seed.eval_layout(40).block_index, first.block_index)
     op.layer_index = 2  # set by the backbone after construction: the cached layer-0 pattern must not leak
     fresh.layer_index = 2
     assert torch.equal(op.eval_layout(40).block_index, fresh.eval_layout(40).block_index)
     assert not torch.equal(op.eval_layout(40).block_index, first.block_index)
+    op.random_blocks = 1  # as the curriculum does: a new pattern, not the cached one
+    assert op.eval_layout(40).block_index.shape[1] == 2
 
 
-def test_keeps_reduced_precision_dtype():
-    num_global, num_local = 1, 30
-    inputs = make_inputs(2, 2, num_global + num_local, 8, seed=14, bias_batch=1)
-    op = BlockSparseAttention(block_size=4, local_blocks=1, random_blocks=2, dense_threshold=float('inf'))
-    layout = op.make_layout(num_local)
-    q, k, v = (inputs[name].detach() for name in ('q', 'k', 'v'))
-    bias = inputs['bias']
-    out32, probs32 = op(q, k, v, layout=layout, bias=bias)
-    out16, probs16 = op(q.bfloat16(), k.bfloat16(), v.bfloat16(), layout=layout, bias=bias)
-    assert out16.dtype == probs16.dtype == torch.bfloat16
-    torch.testing.assert_close(out16.float(), out32, atol=3e-2, rtol=3e-2)
-    torch.testing.assert_close(probs16.float(), probs32, atol=1e-2, rtol=3e-2)
+def test_curriculum_settings_write_through_to_the_pattern():
+    op = BlockSparseAttention(block_size=4, local_blocks=1, random_blocks=3)
+    op.local_blocks, op.random_blocks = 3, 0
+    assert isinstance(op.pattern, LocalRandomBlocks) and (op.pattern.local_blocks, op.pattern.random_blocks) == (3, 0)
+    with pytest.raises(ValueError, match='local_blocks must be 0 or an odd'):
+        op.local_blocks = 2
+    strided = BlockSparseAttention(pattern=dict(type='StridedBlocks', stride=3))
+    with pytest.raises(AttributeError, match='has no random_blocks'):
+        strided.random_blocks = 1
+
+
+class ScrambledBlocks(BlockPattern):
+    """Each row lists its own block three times and a neighbour, in descending order: the operator sorts
+    and de-duplicates."""
+
+    def block_index(self, num_blocks, training, generator=None, device=None):
+        block = torch.arange(num_blocks, device=device)
+        return torch.stack([(block + 1) % num_blocks, block, block, block, torch.full_like(block, -1)], dim=1)
+
+
+def test_pattern_rows_are_sorted_and_deduplicated():
+    op = BlockSparseAttention(block_size=2, pattern=ScrambledBlocks(), dense_threshold=float('inf'))
+    assert op.make_layout(10).block_index.tolist() == [[0, 1], [1, 2], [2, 3], [3, 4], [0, 4]]
+
+
+class BrokenBlocks(BlockPattern):
+    def __init__(self, answer):
+        self.answer = answer
+
+    def block_index(self, num_blocks, training, generator=None, device=None):
+        return self.answer(num_blocks)
+
+
+@pytest.mark.parametrize('answer,message', [
+    (lambda m: torch.zeros(m, 2), r'integer tensor \[5, slots\], got \(5, 2\)'),
+    (lambda m: torch.zeros(m + 1, 2, dtype=torch.long), r'integer tensor \[5, slots\], got \(6, 2\)'),
+    (lambda m: torch.full((m, 1), m), r'block ids must lie in \[0, 5\)'),
+])
+def test_a_broken_pattern_is_a_readable_error(answer, message):
+    op = BlockSparseAttention(block_size=2, pattern=BrokenBlocks(answer), dense_threshold=float('inf'))
+    with pytest.raises(ValueError, match=message):
+        op.make_layout(10)
 
 
 def test_built_from_registry_and_checks_its_arguments():
     op = ATTENTION_OPS.build(dict(type='BlockSparseAttention', block_size=8, random_blocks=1))
-    assert isinstance(op, BlockSparseAttention) and op.block_size == 8 and op.random_blocks == 1
-    with pytest.raises(ValueError, match='local_blocks'):
+    assert isinstance(op.pattern, LocalRandomBlocks) and op.block_size == 8 and op.random_blocks == 1
+    assert op.local_blocks == 1 and op.backend == 'auto'
+    strided = ATTENTION_OPS.build(dict(type='BlockSparseAttention', pattern=dict(type='StridedBlocks', stride=3)))
+    assert isinstance(strided.pattern, StridedBlocks) and 'StridedBlocks(stride=3, local_blocks=1)' in repr(strided)
+    with pytest.raises(ValueError, match='local_blocks must be 0 or an odd'):
         BlockSparseAttention(local_blocks=2)
     with pytest.raises(ValueError, match='block_size'):
         BlockSparseAttention(block_size=0)
     with pytest.raises(ValueError, match='dense_threshold'):
         BlockSparseAttention(dense_threshold=0)
+    with pytest.raises(ValueError, match='shorthand'):
+        BlockSparseAttention(pattern=dict(type='StridedBlocks'), random_blocks=2)
+    with pytest.raises(ValueError, match="'trtion' is not a backend.*did you mean 'triton'"):
+        BlockSparseAttention(backend='trtion')
+    with pytest.raises(ValueError, match="backend_options key 'flx'"):
+        BlockSparseAttention(backend_options=dict(flx=dict()))
+    with pytest.raises(TypeError, match='BlockPattern'):
+        BlockSparseAttention(pattern='StridedBlocks')
+
+
+def test_former_operator_names_only_set_the_backend():
+    for alias, backend in ((CpuBlockSparseAttention, 'cpu_kernel'), (TritonBlockSparseAttention, 'triton'),
+                           (FlexBlockSparseAttention, 'flex')):
+        op = ATTENTION_OPS.build(dict(type=alias.__name__, block_size=56, random_blocks=2))
+        assert isinstance(op, BlockSparseAttention) and op.backend == backend and op.random_blocks == 2
+        assert list(op.state_dict()) == list(BlockSparseAttention().state_dict())  # checkpoints load unchanged
+    triton = TritonBlockSparseAttention(block_n=32)
+    assert triton.backends['triton'].kernel_options['block_n'] == 32 and 'block_n=32' in repr(triton)
+    with pytest.raises(ValueError, match='block_n must be a power of two'):
+        TritonBlockSparseAttention(block_n=24)
+    with pytest.raises(ValueError, match='flex_block_size'):
+        FlexBlockSparseAttention(flex_block_size=0)
 
 
 def test_rejects_a_layout_for_another_sequence():
@@ -208,4 +195,4 @@ def test_rejects_a_layout_for_another_sequence():
         op(q, q, q, num_global=1, layout=torch.zeros(5, 2, dtype=torch.long))
     with pytest.raises(ValueError, match='key_padding_mask'):
         op(q, q, q, key_padding_mask=torch.zeros(1, 20, dtype=torch.bool))
-
+    assert isinstance(op.make_layout(20), BlockLayout)

@@ -1,7 +1,7 @@
 """DenseAttention equals a hand-written softmax with padding and pair bias (values and gradients)."""
 import torch
-from masked_reference import (assert_close_where_valid, assert_same_gradients, clone_inputs, make_inputs,
-                              masked_attention, weighted_loss)
+from svitt_mm.testing.attention_conformance import (assert_close_where_valid, assert_same_gradients, clone_inputs,
+                                                   make_inputs, masked_attention, weighted_loss)
 
 from svitt_mm.models.attention import DenseAttention
 

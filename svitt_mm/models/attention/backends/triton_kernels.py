@@ -2,7 +2,7 @@
 
 A local program computes one query tile (up to ``BLOCK_M`` rows of one layout block) of one (sample, head).
 It reads its keys and values straight from ``k, v [B, H, N, D]`` through the row's token-index table
-(:func:`~.block_layout.key_token_index`, ``-1`` at unused slots), ``BLOCK_N`` columns at a time, with an
+(:func:`~..block_layout.key_token_index`, ``-1`` at unused slots), ``BLOCK_N`` columns at a time, with an
 online softmax: no gathered copies, and no padded tiles beyond the table's width. At inference the same
 launch also computes the global queries' rows and probabilities (dense over all keys).
 
@@ -20,6 +20,8 @@ import torch
 import triton
 import triton.language as tl
 from torch import Tensor
+
+from .triton import query_tile
 
 @triton.jit
 def _dot(a, b, IEEE: tl.constexpr):
@@ -332,11 +334,6 @@ def block_sparse_backward_key_kernel(
     offsets = (b * num_heads + h) * num_tokens * HEAD_DIM + key_position[:, None] * HEAD_DIM + dims[None, :]
     tl.store(grad_k_ptr + offsets, (grad_k * scale).to(k.dtype), mask=key_valid[:, None])
     tl.store(grad_v_ptr + offsets, grad_v.to(v.dtype), mask=key_valid[:, None])
-
-
-def query_tile(block_size: int) -> int:
-    """Rows per program: the block rounded up to a power of two (at least 16, at most 64)."""
-    return min(64, max(16, triton.next_power_of_2(block_size)))
 
 
 def mask_strides(mask: Optional[Tensor], shape: Tuple[int, ...]) -> Tuple[int, ...]:

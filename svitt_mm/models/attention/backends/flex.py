@@ -1,8 +1,7 @@
-"""Block-sparse attention computed with PyTorch FlexAttention (fused kernels when compiled).
+"""The ``flex`` backend: block-sparse attention with PyTorch FlexAttention (fused kernels when compiled).
 
-Same pattern, layout and contract as :class:`~.block_sparse.BlockSparseAttention`; only the local queries'
-attention differs. The global queries' rows are computed explicitly (their probabilities are part of the
-output, which ``flex_attention`` does not return).
+The global queries' rows are computed explicitly (their probabilities are part of the output, which
+``flex_attention`` does not return); the local queries run through one ``flex_attention`` call.
 
 Every layout block is padded to one flex tile (``tile >= block_size`` tokens), so that flex's tiles *are*
 the layout's blocks: local queries run as one ``flex_attention`` call over the key sequence
@@ -13,30 +12,29 @@ tiles of 64 (14 % of padding), where flex's default 128-token tiles would comput
 The token-level ``mask_mod`` masks the padding, the ragged tail and the padding keys. On GPUs the tiling,
 the mask and the kernel compile into one graph (:func:`compiled_flex_local_attention`).
 
-The pair bias is not called inside ``score_mod``: a :class:`~.base.PairBias` may do arbitrary indexing that
-flex cannot trace per pair, so it is evaluated once on the same ``[M, bs] x [M, C]`` index tables as the
-gather operator (memory proportional to the kept pairs) and ``score_mod`` looks the value of each pair up
-in that tensor. Gradients reach the bias through this captured tensor (GPU; CPU flex has no backward).
+The pair bias is not called inside ``score_mod``: a :class:`~..base.PairBias` may do arbitrary indexing that
+flex cannot trace per pair, so the additive local mask of every computed pair is built once, by the same
+:func:`~..logits.local_logit_mask` the other backends use (memory proportional to the kept pairs), and
+``score_mod`` looks each pair up in it. Gradients reach the bias through this captured tensor (GPU; CPU flex
+has no backward in torch 2.14).
 
-FLOPs counted by ``tools/benchmark.py`` are the pattern's pairs (see :meth:`local_attention`); the kernel
-also computes the tile padding, ``(tile / block_size)^2`` more local pairs (1.31x for 56 -> 64).
+The kernel also computes the tile padding, ``(tile / block_size)^2`` more local pairs (1.31x for 56 -> 64).
 """
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
-from svitt_mm.registry import ATTENTION_OPS
-from svitt_mm.utils.cost import counting_flops
-
-from .base import PairBias
-from .block_layout import BlockLayout, block_adjacency, key_token_index, query_token_index
-from .block_sparse import BlockSparseAttention
+from ..base import PairBias
+from ..block_layout import BlockLayout, KeyTables, block_adjacency
+from ..logits import local_logit_mask
+from .base import AttentionBackend, AttentionCall
+from .gather import global_attention
 
 _COMPILED: Dict[str, Callable[..., Tensor]] = {}
 
@@ -153,9 +151,9 @@ def flex_local_attention(q: Tensor, k: Tensor, v: Tensor, block_index: Tensor, n
     """Outputs ``[B, H, N - G, D]`` of the local queries of ``q, k, v`` ``[B, H, N, D]`` under the layout
     table ``block_index`` ``[M, S]``, through one ``flex_attention`` call on tiles of ``tile`` tokens.
 
-    ``pair_bias`` ``[B, H, M, block_size, G + S * block_size]`` holds the bias of every computed pair in
-    the gather operator's ``[M, bs] x [M, C]`` index tables (:func:`~.block_layout.key_token_index`);
-    ``score_mod`` looks each pair up there. ``attend`` runs the kernel (``flex_attention``, or its compiled
+    ``pair_bias`` ``[B, H, M, block_size, G + S * block_size]`` holds the additive mask of every computed
+    pair in the ``[M, bs] x [M, C]`` index tables of :func:`~..block_layout.key_token_index`
+    (:func:`~..logits.local_logit_mask`); ``score_mod`` looks each pair up there. ``attend`` runs the kernel (``flex_attention``, or its compiled
     form; see :func:`compiled_flex_local_attention`).
     """
     blocks = block_index.shape[0]
@@ -186,68 +184,67 @@ def flex_local_attention(q: Tensor, k: Tensor, v: Tensor, block_index: Tensor, n
     return out.index_select(2, token // block_size * tile + token % block_size)
 
 
-@ATTENTION_OPS.register_module()
-class FlexBlockSparseAttention(BlockSparseAttention):
-    """:class:`BlockSparseAttention` whose local queries run through ``flex_attention``.
+class FlexBackend(AttentionBackend):
+    """Local queries through :func:`flex_local_attention`, global ones in PyTorch.
 
     Args:
         flex_block_size: tokens per flex tile; each layout block is padded to it, so it must be at least
             ``block_size``. ``None``: ``block_size`` on CPU (no padding); on other devices the next power of
             two of at least 16, as their Triton kernels need (56 -> 64), and at least 128 when gradients are
             needed (see :meth:`tile_size`).
-        compile: compile the whole local path (tiling, block mask, fused flex kernels; the first call per
-            sequence length compiles for ~20 s on CPU). ``False`` runs flex's eager reference, which
-            materialises the full score matrix (for tests). On CPU, torch 2.14 has no flex backward.
-        **kwargs: the arguments of :class:`BlockSparseAttention`.
+        compile: compile the local path (tiling, block mask, fused flex kernels; the first call per sequence
+            length compiles for ~20 s on CPU). ``False`` runs flex's eager reference, which materialises the
+            full score matrix (for tests).
     """
 
-    def __init__(self, flex_block_size: Optional[int] = None, compile: bool = True, **kwargs) -> None:
-        super().__init__(**kwargs)
-        name = type(self).__name__
-        if flex_block_size is not None and (not isinstance(flex_block_size, int)
-                                            or flex_block_size < self.block_size):
-            raise ValueError(f'{name}: flex_block_size must be an int >= block_size={self.block_size} '
-                             f'(each block is padded to one tile) or None, got {flex_block_size!r}')
+    name = 'flex'
+    devices = {'cuda': '', 'cpu': 'forward only'}
+    dtypes = (torch.float32, torch.bfloat16, torch.float16)
+    gradient_devices = ('cuda',)
+    auto_devices = ('cuda',)
+    auto_note = ('on CPU it compiles for ~20 s per sequence length and ran slower than gather '
+                 "(docs/benchmarks.md); name backend='flex' to use it")
+
+    def __init__(self, flex_block_size: Optional[int] = None, compile: bool = True) -> None:
+        if flex_block_size is not None and (not isinstance(flex_block_size, int) or flex_block_size < 1):
+            raise ValueError(f"backend 'flex': flex_block_size must be a positive int or None, "
+                             f'got {flex_block_size!r}')
         self.flex_block_size = flex_block_size
         self.compile = bool(compile)
 
-    def extra_repr(self) -> str:
-        return f'{super().extra_repr()}, flex_block_size={self.flex_block_size}, compile={self.compile}'
+    def extra_reasons(self, call: AttentionCall) -> List[str]:
+        if self.flex_block_size is not None and self.flex_block_size < call.block_size:
+            return [f'flex_block_size={self.flex_block_size} is smaller than block_size={call.block_size} '
+                    '(each block is padded to one tile)']
+        return []
 
-    def tile_size(self, device: torch.device, needs_grad: bool = False) -> int:
+    def tile_size(self, block_size: int, device: torch.device, needs_grad: bool = False) -> int:
         """Flex tile size on ``device`` (see ``flex_block_size``)."""
         if self.flex_block_size is not None:
             return self.flex_block_size
         if torch.device(device).type == 'cpu':
-            return self.block_size
-        tile = max(16, 1 << (self.block_size - 1).bit_length())
+            return block_size
+        tile = max(16, 1 << (block_size - 1).bit_length())
         # The Triton backward of torch 2.11 keeps only its default configurations, whose tiles (up to
         # 128 tokens for bf16) must divide the mask's.
         return max(tile, 128) if needs_grad else tile
 
-    def local_attention(self, q: Tensor, k: Tensor, v: Tensor, num_global: int, layout: BlockLayout,
-                        key_padding_mask: Optional[Tensor], bias: Optional[PairBias]) -> Tensor:
-        """Outputs ``[B, H, N - G, D]`` of the local queries, through :func:`flex_local_attention`.
-
-        Under :func:`~svitt_mm.utils.cost.count_flops` (torch's counter cannot run ``flex_attention``) the
-        gather path computes the same outputs, so the count is the pattern's pairs without the tile padding.
-        """
-        if counting_flops():
-            return super().local_attention(q, k, v, num_global, layout, key_padding_mask, bias)
+    def attention(self, q: Tensor, k: Tensor, v: Tensor, num_global: int, layout: BlockLayout, tables: KeyTables,
+                  key_padding_mask: Optional[Tensor], bias: Optional[PairBias]) -> Tuple[Tensor, Tensor]:
+        out_global, probs = global_attention(q, k, v, num_global, key_padding_mask, bias)
         needs_grad = torch.is_grad_enabled()
-        tile = self.tile_size(q.device, needs_grad)
-        if tile < layout.block_size:
-            raise ValueError(f'{type(self).__name__}: flex tile {tile} is smaller than block_size '
-                             f'{layout.block_size}')
+        tile = self.tile_size(layout.block_size, q.device, needs_grad)
         pair_bias = None
         if bias is not None:
-            key_index, _ = key_token_index(layout, num_global)
-            query_index = query_token_index(layout, num_global)
-            pair_bias = bias(query_index[:, :, None], key_index[:, None, :]).to(q.dtype)  # [B|1,H,M,bs,C]
-            pair_bias = pair_bias.expand(q.shape[0], q.shape[1], -1, -1, -1)
+            pair_bias = local_logit_mask(q, num_global, layout, tables.index, tables.valid, key_padding_mask, bias)
+            pair_bias = pair_bias.expand(q.shape[0], q.shape[1], -1, layout.block_size, -1)
         attend = compiled_flex_local_attention(q.device.type) if self.compile else flex_local_attention
         options = tile_kernel_options(tile) if q.device.type == 'cuda' else {}
         # One graph per sequence length (pruning gives several per clip length), batch and dtype.
         with torch._dynamo.config.patch(cache_size_limit=64):
-            return attend(q, k, v, layout.block_index, num_global, layout.block_size, tile,
-                          key_padding_mask, pair_bias, options or None, needs_grad)
+            out_local = attend(q, k, v, layout.block_index, num_global, layout.block_size, tile,
+                               key_padding_mask, pair_bias, options or None, needs_grad)
+        return torch.cat([out_global, out_local], dim=2), probs
+
+    def extra_repr(self) -> str:
+        return f'flex_block_size={self.flex_block_size}, compile={self.compile}'

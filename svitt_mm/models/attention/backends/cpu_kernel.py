@@ -1,18 +1,16 @@
-"""Block-sparse attention computed by a C++ kernel on CPU.
+"""The ``cpu_kernel`` backend: block-sparse attention by a C++ kernel on CPU (float32, forward and backward).
 
-Same pattern, layout and contract as :class:`~.block_sparse.BlockSparseAttention`. The gather path copies
-every query block's keys and values into ``[B, H * M, C, D]`` tensors (four times the keys at SViTT's
-setting, written to and read back from memory) before one SDPA call. The kernel
-(``csrc/block_sparse_cpu.cpp``) runs one task per (batch, head, block) that copies only its own block's keys
+The gather backend copies every query block's keys and values into ``[B, H * M, C, D]`` tensors (four times
+the keys at SViTT's setting, written to and read back from memory) before one SDPA call. The kernel
+(``../csrc/block_sparse_cpu.cpp``) runs one task per (batch, head, block) that copies only its own block's keys
 and values into a buffer that stays in cache, runs two BLAS products around a softmax there, and writes its
-outputs token-major ``[B, N - G, H, D]``, the layout the output projection reads. The backward pass
-recomputes the probabilities from the saved log-sum-exp, so nothing of size ``[M, bs, C]`` per head is
-stored for it (unless the pair bias needs its gradient).
+outputs token-major ``[B, N - G, H, D]``, the layout the output projection reads. The backward pass recomputes
+the probabilities from the saved log-sum-exp, so nothing of size ``[M, bs, C]`` per head is stored for it
+(unless the pair bias needs its gradient). The global queries run in PyTorch.
 
 The kernel is compiled on first use by torch's C++ extension builder (needs a C++ compiler and ninja; about
-10 s, then cached under ``TORCH_EXTENSIONS_DIR``). It runs float32 CPU tensors outside ``torch.compile``
-and FLOP counting; everything else (other dtypes and devices, machines where it cannot be built, with one
-warning saying why) takes the gather path of the parent class.
+10 s, then cached under ``TORCH_EXTENSIONS_DIR``). Where it cannot be built, :func:`kernel_build_error` says
+why, and that is this backend's reason not to run.
 """
 from __future__ import annotations
 
@@ -25,22 +23,20 @@ import sysconfig
 import time
 import warnings
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from mmengine.logging import print_log
 from torch import Tensor
 
-from svitt_mm.registry import ATTENTION_OPS
-from svitt_mm.utils.cost import counting_flops
+from ..base import PairBias
+from ..block_layout import BlockLayout, KeyTables
+from .base import AttentionBackend, AttentionCall
+from .gather import global_attention
+from .kernel_inputs import kernel_local_mask, mask_gradient
 
-from .base import PairBias
-from .block_layout import BlockLayout
-from .block_sparse import global_attention
-from .kernel_block_sparse import KernelBlockSparseAttention, mask_gradient
-
-KERNEL_SOURCE = Path(__file__).parent / 'csrc' / 'block_sparse_cpu.cpp'
-BUILD_LOG_CHARS = 2000  # how much of a failed build's log the warning keeps
+KERNEL_SOURCE = Path(__file__).parent.parent / 'csrc' / 'block_sparse_cpu.cpp'
+BUILD_LOG_CHARS = 2000  # how much of a failed build's log the reason keeps
 
 
 def ninja_on_path() -> bool:
@@ -56,10 +52,10 @@ def ninja_on_path() -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def cpu_kernel_available() -> bool:
+def kernel_build_error() -> Optional[str]:
     """Build (once per machine and source version) and load the kernel into ``torch.ops.svitt_mm``.
 
-    Returns ``False``, with one warning naming the cause, where it cannot be built or loaded.
+    Returns ``None`` when it is ready, else why it could not be built or loaded (also warned once).
     """
     capability = torch.backends.cpu.get_cpu_capability()
     flags = ['-O3', '-fopenmp', '-fno-math-errno', '-fno-trapping-math']
@@ -79,14 +75,15 @@ def cpu_kernel_available() -> bool:
         cause = str(error).strip()
         if len(cause) > BUILD_LOG_CHARS:  # a compiler log: its end names the error
             cause = '...' + cause[-BUILD_LOG_CHARS:]
-        warnings.warn(f'CpuBlockSparseAttention: could not build the C++ kernel {KERNEL_SOURCE} ({cause}); '
-                      'the gather path of BlockSparseAttention computes the same attention instead')
-        return False
+        warnings.warn(f"block-sparse backend 'cpu_kernel': could not build the C++ kernel {KERNEL_SOURCE} "
+                      f'({cause})')
+        return f'the C++ kernel could not be built ({cause})'
     finally:
         logger.setLevel(level)
-    print_log(f'CpuBlockSparseAttention: C++ kernel ready in {time.perf_counter() - start:.1f} s (compiled on '
-              'first use per machine and source version, then loaded from the cache)', logger='current')
-    return True
+    print_log(f"block-sparse backend 'cpu_kernel': C++ kernel ready in {time.perf_counter() - start:.1f} s "
+              '(compiled on first use per machine and source version, then loaded from the cache)',
+              logger='current')
+    return None
 
 
 def kernel_mask(mask: Optional[Tensor], batch: int, heads: int, block_size: int) -> Optional[Tensor]:
@@ -100,8 +97,8 @@ def kernel_mask(mask: Optional[Tensor], batch: int, heads: int, block_size: int)
 
 
 class CpuLocalAttention(torch.autograd.Function):
-    """Local-query attention through the C++ kernel: token-major outputs ``[B, N - G, H, D]``, with the
-    inputs of :class:`~.triton_block_sparse.TritonLocalAttention` (less its launch options)."""
+    """Local-query attention through the C++ kernel: token-major outputs ``[B, N - G, H, D]`` from
+    ``q, k, v [B, H, N, D]``, the additive local mask (or ``None``) and the int32 key table ``[M, C]``."""
 
     @staticmethod
     def forward(ctx, q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor], key_index: Tensor,
@@ -127,30 +124,27 @@ class CpuLocalAttention(torch.autograd.Function):
         return grad_q, grad_k, grad_v, grad_mask, None, None, None
 
 
-@ATTENTION_OPS.register_module()
-class CpuBlockSparseAttention(KernelBlockSparseAttention):
-    """:class:`~.block_sparse.BlockSparseAttention` whose local queries run through a fused C++ kernel on
-    CPU (float32); the global queries run in PyTorch.
+class CpuKernelBackend(AttentionBackend):
+    """Local queries through :class:`CpuLocalAttention`, global ones in PyTorch, joined token-major (the
+    kernel's layout, and the projection's) and returned as a ``[B, H, N, D]`` view."""
 
-    Args:
-        **kwargs: the arguments of :class:`~.block_sparse.BlockSparseAttention`.
-    """
+    name = 'cpu_kernel'
+    devices = {'cpu': ''}
+    dtypes = (torch.float32,)
+    gradient_devices = ('cpu',)
+    auto_devices = ('cpu',)
 
-    @staticmethod
-    def kernel_runs(q: Tensor) -> bool:
-        """Whether the kernel computes attention on ``q``'s device and dtype here and now."""
-        return (q.device.type == 'cpu' and q.dtype == torch.float32 and not counting_flops()
-                and not torch.compiler.is_compiling() and cpu_kernel_available())
+    def extra_reasons(self, call: AttentionCall) -> List[str]:
+        reasons = []
+        if call.compiling:
+            reasons.append('the C++ kernel cannot be traced by torch.compile (it has no fake-tensor version)')
+        error = kernel_build_error()
+        return reasons + ([error] if error else [])
 
-    def sparse_attention(self, q: Tensor, k: Tensor, v: Tensor, num_global: int, layout: BlockLayout,
-                         key_padding_mask: Optional[Tensor],
-                         bias: Optional[PairBias]) -> Tuple[Tensor, Tensor]:
-        """The global queries in PyTorch, the local ones through :class:`CpuLocalAttention`, joined
-        token-major (the kernel's layout, and the projection's) and returned as a ``[B, H, N, D]`` view."""
-        if not self.kernel_runs(q):
-            return super().sparse_attention(q, k, v, num_global, layout, key_padding_mask, bias)
+    def attention(self, q: Tensor, k: Tensor, v: Tensor, num_global: int, layout: BlockLayout, tables: KeyTables,
+                  key_padding_mask: Optional[Tensor], bias: Optional[PairBias]) -> Tuple[Tensor, Tensor]:
         out_global, probs = global_attention(q, k, v, num_global, key_padding_mask, bias)
-        key_index, mask = self.local_inputs(q, num_global, layout, key_padding_mask, bias)
-        out_local = CpuLocalAttention.apply(q, k, v, mask, key_index, num_global, layout.block_size)
+        mask = kernel_local_mask(q, num_global, layout, tables, key_padding_mask, bias)
+        out_local = CpuLocalAttention.apply(q, k, v, mask, tables.kernel, num_global, layout.block_size)
         out = torch.cat([out_global.transpose(1, 2), out_local], dim=1)
         return out.transpose(1, 2), probs

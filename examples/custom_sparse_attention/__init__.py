@@ -1,1 +1,1 @@
-"""A sparse attention operator registered into svitt_mm from outside the package (see README.md)."""
+"""A block pattern registered into svitt_mm from outside the package (see README.md)."""

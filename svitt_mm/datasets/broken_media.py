@@ -12,9 +12,11 @@ chosen with ``on_broken_media``:
 * ``'raise'``: every distinct media file is decode-checked when the dataset is built, and one error lists
   all broken files.
 * ``'exclude'``: the same check, but broken items are dropped, listed in ``excluded_media`` and logged;
-  the retrieval metrics report their number as ``excluded_videos``.
+  their number is also ``metainfo['excluded_media']``. The retrieval and QA metrics report it as
+  ``excluded_videos``.
 
-Use: list the mixin before ``BaseDataset`` in the bases, call :meth:`init_broken_media` before
+Use: subclass :class:`~svitt_mm.datasets.media_text_dataset.MediaTextDataset`, which sets the mixin up.
+Elsewhere: list the mixin before ``BaseDataset`` in the bases, call :meth:`init_broken_media` before
 ``BaseDataset.__init__``, keep the file path under ``media_path_key`` in each data info, and override
 :meth:`check_media_file` (and ``media_errors``) for media other than video.
 """
@@ -125,6 +127,9 @@ class BrokenMediaMixin:
             return data_list
         paths = [info[self.media_path_key] for info in data_list]
         broken = self.find_broken_media(paths)
+        if self.on_broken_media == 'exclude':
+            # Evaluators pass the dataset's metainfo to the metrics (``dataset_meta``).
+            self._metainfo['excluded_media'] = len(broken)
         if not broken:
             return data_list
         owner = f'{type(self).__name__}({getattr(self, "ann_file", "")})'

@@ -1,20 +1,18 @@
 """Image-text annotation dataset (CC3M and other image corpora in Singularity's JSON format)."""
 from __future__ import annotations
 
-import os
-from typing import Any, Dict, List
-
-from mmengine.dataset import BaseDataset
-from mmengine.registry import DefaultScope
+from typing import Dict, List
 
 from svitt_mm.registry import DATASETS
 from svitt_mm.utils.text import read_json_list
 
 from .annotation_file import media_path, require_keys, text_list
+from .media_text_dataset import MediaTextDataset
+from .transforms.image_loading import ImageDecodeError, read_image
 
 
 @DATASETS.register_module()
-class ImageTextDataset(BaseDataset):
+class ImageTextDataset(MediaTextDataset):
     """Images paired with captions, for training next to video corpora.
 
     The annotation file is a JSON list of ``{"image": "rel/path.jpg", "caption": str | [str]}``, image
@@ -25,30 +23,33 @@ class ImageTextDataset(BaseDataset):
     :class:`SourceHomogeneousBatchSampler`; ``video_id`` values then overlap between the parts, which is
     harmless because a batch never holds two sources.
 
+    Images that cannot be read (:class:`ImageDecodeError`) are handled by ``on_broken_media`` as
+    :class:`MediaTextDataset` describes: replaced in training (``'skip'``), listed at build (``'raise'``)
+    or dropped (``'exclude'``).
+
     Args:
         ann_file: annotation JSON (joined with ``data_root`` when relative).
-        media_root: folder the ``image`` paths are relative to (joined with ``data_root`` when relative).
+        media_root: folder the ``image`` paths are relative to (joined with ``data_root`` when relative;
+            the same as ``data_prefix=dict(img_path=...)``).
         pipeline: transforms applied to each data info.
-        check_media: check that every image file exists when the dataset is built.
+        check_media, on_broken_media, max_broken_retries, data_prefix: see :class:`MediaTextDataset`.
         **kwargs: other :class:`mmengine.dataset.BaseDataset` arguments.
 
     Raises (when the dataset is built):
-        FileNotFoundError: missing annotation file or (with ``check_media``) image files (all counted,
-            the first listed).
+        FileNotFoundError: missing annotation file or (with ``check_media``) image files (all listed).
         ValueError: malformed JSON, an entry without ``image``/``caption``, a path outside ``media_root``
             or an empty caption; the message names the file, the entry index and the key.
+        BrokenMediaError: (``on_broken_media='raise'`` with ``check_media``) images that cannot be
+            decoded, all listed.
     """
 
-    def __init__(self, ann_file: str, media_root: str, pipeline: List = (), check_media: bool = True,
-                 **kwargs: Any) -> None:
-        data_root = kwargs.get('data_root') or ''
-        self.media_root = os.path.abspath(
-            media_root if os.path.isabs(media_root) or not data_root
-            else os.path.join(data_root, media_root))
-        self.check_media = check_media
-        scope = None if DefaultScope.get_current_instance() is not None else 'svitt_mm'
-        with DefaultScope.overwrite_default_scope(scope):
-            super().__init__(ann_file=ann_file, pipeline=list(pipeline), **kwargs)
+    media_path_key = 'img_path'
+    media_kind = 'image'
+    media_errors = (ImageDecodeError,)
+
+    def check_media_file(self, path: str) -> None:
+        """Raise :class:`ImageDecodeError` if ``path`` is not a readable image."""
+        read_image(path)
 
     def load_data_list(self) -> List[Dict]:
         """Parse and validate the annotation file into data infos (see the class docstring)."""
@@ -60,9 +61,4 @@ class ImageTextDataset(BaseDataset):
             image_id = image_ids.setdefault(path, len(image_ids))
             infos.extend(dict(img_path=path, captions=[caption], video_id=image_id)
                          for caption in text_list(self.ann_file, index, 'caption', entry['caption']))
-        if self.check_media:
-            missing = [path for path in image_ids if not os.path.isfile(path)]
-            if missing:
-                raise FileNotFoundError(f'{self.ann_file}: {len(missing)} of {len(image_ids)} image files '
-                                        f'not found (check media_root {self.media_root}), e.g. {missing[0]}')
         return infos

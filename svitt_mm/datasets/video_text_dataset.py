@@ -1,23 +1,19 @@
 """Video-text annotation dataset (Singularity / SViTT JSON format)."""
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, List, Optional, Tuple
-
-from mmengine.dataset import BaseDataset
-from mmengine.registry import DefaultScope
 
 from svitt_mm.registry import DATASETS
 from svitt_mm.utils.text import read_json_list
 
 from .annotation_file import media_path, require_keys, text_list
-from .broken_media import BrokenMediaMixin, format_broken
+from .media_text_dataset import MediaTextDataset
 
 MODES = ('train', 'eval')
 
 
 @DATASETS.register_module()
-class VideoTextDataset(BrokenMediaMixin, BaseDataset):
+class VideoTextDataset(MediaTextDataset):
     """Videos paired with captions.
 
     The annotation file is a JSON list of ``{"video": "rel/path.mp4", "caption": str | [str]}``, video
@@ -29,7 +25,8 @@ class VideoTextDataset(BrokenMediaMixin, BaseDataset):
 
     Args:
         ann_file: annotation JSON (joined with ``data_root`` when relative).
-        media_root: folder the ``video`` paths are relative to (joined with ``data_root`` when relative).
+        media_root: folder the ``video`` paths are relative to (joined with ``data_root`` when relative;
+            the same as ``data_prefix=dict(video_path=...)``).
         pipeline: transforms applied to each data info.
         mode: ``'train'``: one item per (video, caption) pair; ``'eval'``: one item per distinct video
             with all its captions (from all entries naming it). ``'eval'`` also sets ``test_mode``.
@@ -39,21 +36,11 @@ class VideoTextDataset(BrokenMediaMixin, BaseDataset):
             matching losses: ``'video'`` (the same video; SViTT's default) or ``'caption'`` (the same
             caption text, for corpora where many videos share a caption, e.g. SSv2 templates or the demo
             data). It sets ``video_id`` of training items accordingly.
-        check_media: check that every video file exists when the dataset is built (one ``stat`` per
-            distinct video; turn off for huge corpora on slow file systems, missing files are then
-            handled by ``on_broken_media`` at run time).
-        on_broken_media: videos that cannot be decoded (see :mod:`svitt_mm.datasets.broken_media`):
-            ``'skip'`` (training default: replace the sample by a random other one, reported by
-            ``BrokenMediaHook``), ``'raise'`` (evaluation default: decode-check every video when the
-            dataset is built, unless ``check_media=False``, and list all broken ones in one error) or
-            ``'exclude'`` (the same check; broken videos are dropped and counted as ``excluded_videos`` in
-            the metrics).
-        max_broken_retries: replacements in a row under ``'skip'`` before giving up.
-        decode_backend: reader used by the build-time decode check (``'decord'`` or ``'pyav'``).
         allow_duplicates: accept the same (video, caption) pair twice; by default it is an error (it
             double-weights the pair in training and duplicates a text query in evaluation).
-        **kwargs: other :class:`mmengine.dataset.BaseDataset` arguments (``data_root``, ``indices``,
-            ``serialize_data``, ``lazy_init``, ...).
+        **kwargs: :class:`MediaTextDataset` arguments (``check_media``, ``on_broken_media``,
+            ``max_broken_retries``, ``decode_backend``, ``data_prefix``) and the other
+            :class:`mmengine.dataset.BaseDataset` arguments (``data_root``, ``indices``, ...).
 
     Raises (when the dataset is built, not mid-epoch):
         FileNotFoundError: missing annotation file or (with ``check_media``) video files (all listed).
@@ -64,40 +51,19 @@ class VideoTextDataset(BrokenMediaMixin, BaseDataset):
             decoded, all listed.
     """
 
-    def __init__(self, ann_file: str, media_root: str, pipeline: List = (), mode: str = 'train',
-                 is_paragraph: bool = False, positives: str = 'video', check_media: bool = True,
-                 on_broken_media: Optional[str] = None, max_broken_retries: int = 10,
-                 decode_backend: str = 'decord', allow_duplicates: bool = False,
-                 **kwargs: Any) -> None:
+    def __init__(self, ann_file: str = '', media_root: Optional[str] = None, pipeline: List = (),
+                 mode: str = 'train', is_paragraph: bool = False, positives: str = 'video',
+                 allow_duplicates: bool = False, **kwargs: Any) -> None:
         if mode not in MODES:
             raise ValueError(f'VideoTextDataset: mode must be one of {MODES}, got {mode!r}')
         if positives not in ('video', 'caption'):
             raise ValueError(f"VideoTextDataset: positives must be 'video' or 'caption', got {positives!r}")
         self.positives = positives
-        data_root = kwargs.get('data_root') or ''
-        self.media_root = os.path.abspath(
-            media_root if os.path.isabs(media_root) or not data_root
-            else os.path.join(data_root, media_root))
         self.mode = mode
         self.is_paragraph = is_paragraph
-        self.check_media = check_media
         self.allow_duplicates = allow_duplicates
         kwargs.setdefault('test_mode', mode == 'eval')
-        self.init_broken_media(on_broken_media, max_broken_retries, kwargs['test_mode'], decode_backend,
-                               check_at_build=check_media)
-        # Pipeline steps are looked up in the current default scope (set by the Runner from the
-        # config); outside a Runner, use svitt_mm's so that the dataset builds on its own too.
-        scope = None if DefaultScope.get_current_instance() is not None else 'svitt_mm'
-        with DefaultScope.overwrite_default_scope(scope):
-            super().__init__(ann_file=ann_file, pipeline=list(pipeline), **kwargs)
-
-    def _check_files_exist(self, paths: List[str]) -> None:
-        missing = [(path, 'file not found') for path in paths if not os.path.isfile(path)]
-        if missing:
-            raise FileNotFoundError(
-                f'{self.ann_file}: {len(missing)} of {len(paths)} video files not found (check media_root '
-                f'{self.media_root}; check_media=False skips this check and leaves missing files to '
-                f'on_broken_media at run time):\n{format_broken(missing)}')
+        super().__init__(ann_file=ann_file, media_root=media_root, pipeline=pipeline, **kwargs)
 
     def _captions_of(self, entry: Dict, index: int) -> List[str]:
         captions = text_list(self.ann_file, index, 'caption', entry['caption'])
@@ -128,8 +94,6 @@ class VideoTextDataset(BrokenMediaMixin, BaseDataset):
                 first_entry.setdefault((video_id, caption), index)
             captions_of_video[video_id].extend(captions)
             pairs.extend((video_id, caption) for caption in captions)
-        if self.check_media and self.on_broken_media == 'skip':
-            self._check_files_exist(paths)  # otherwise the decode check lists missing files too
         if self.mode == 'eval':
             return [dict(video_path=path, captions=captions, video_id=video_id)
                     for video_id, (path, captions) in enumerate(zip(paths, captions_of_video))]

@@ -16,9 +16,10 @@ class QAAccuracy(BaseMetric):
 
     ``process`` takes the model's per-question dicts with ``pred_answer`` (str), ``gt_answers`` (list of
     str) and ``question_type`` (str or ``None``). A prediction is correct when, after
-    :func:`~svitt_mm.utils.text.clean_caption` (the question/answer cleaning of
-    ``TokenizeQA``), it equals one of the ground-truth answers. Keys: ``acc``, ``acc/<type>`` for every
-    question type present, and ``num_questions``.
+    :func:`~svitt_mm.utils.text.clean_caption` (the question/answer cleaning of ``TokenizeQA``), it
+    equals one of the ground-truth answers. Keys: ``acc``, ``acc/<type>`` for every question type
+    present, ``num_questions``, and ``excluded_videos`` when the dataset dropped broken videos
+    (``on_broken_media='exclude'``; its ``metainfo['excluded_media']``).
     """
 
     default_prefix = ''  # keys are stable and unprefixed unless a prefix is given
@@ -41,4 +42,7 @@ class QAAccuracy(BaseMetric):
             correct = by_type[question_type]
             metrics[f'acc/{question_type}'] = 100.0 * sum(correct) / len(correct)
         metrics['num_questions'] = len(results)
+        excluded = (self.dataset_meta or {}).get('excluded_media')
+        if excluded is not None:  # the dataset dropped broken videos (on_broken_media='exclude')
+            metrics['excluded_videos'] = excluded
         return metrics

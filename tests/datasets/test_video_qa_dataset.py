@@ -66,7 +66,8 @@ def test_bad_entries_name_file_index_and_key(tmp_path, entry, message):
 def test_missing_files(tmp_path):
     ann, media, answers = write(tmp_path, ENTRIES)
     (tmp_path / 'media' / 'sub' / 'b.mp4').unlink()
-    with pytest.raises(FileNotFoundError, match=r'entry 1: "video" file not found: .*sub/b.mp4'):
+    with pytest.raises(FileNotFoundError, match=r'qa.json: 1 of 2 video files not found .*\n  .*sub/b.mp4: file '
+                                                r'not found'):
         VideoQADataset(ann, media)
     assert len(VideoQADataset(ann, media, check_media=False)) == 3
     with pytest.raises(FileNotFoundError, match='nope.json'):

@@ -34,3 +34,10 @@ def test_prefix_and_empty_split():
     assert metric.evaluate(1) == {'val/acc': 100.0, 'val/num_questions': 1}
     with pytest.raises(ValueError, match='no predictions'):
         QAAccuracy().compute_metrics([])
+
+
+def test_reports_the_videos_the_dataset_excluded():
+    metric = QAAccuracy()
+    metric.dataset_meta = dict(excluded_media=3)  # what the evaluator passes from the dataset's metainfo
+    metric.process(None, [prediction('a', ['a']), prediction('b', ['c'])])
+    assert metric.evaluate(2) == {'acc': 50.0, 'num_questions': 2, 'excluded_videos': 3}

@@ -11,6 +11,45 @@ from mmcv.transforms import BaseTransform
 from svitt_mm.registry import TRANSFORMS
 
 
+class ImageDecodeError(ValueError):
+    """An image file is missing or cannot be decoded.
+
+    Attributes:
+        path: the image file.
+        reason: one line saying what went wrong (``'file not found'``, ``'empty file (0 bytes)'``,
+            ``'not a decodable image'``).
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f'{path}: {reason}')
+        self.path = path
+        self.reason = reason
+
+    def __reduce__(self):  # keep (path, reason) when pickled (dataloader workers)
+        return type(self), (self.path, self.reason)
+
+
+def read_image(path: str) -> np.ndarray:
+    """The image at ``path`` as uint8 RGB ``[H, W, 3]``.
+
+    Raises:
+        ImageDecodeError: the file is missing, empty or not a decodable image.
+    """
+    if not os.path.isfile(path):
+        raise ImageDecodeError(path, 'file not found')
+    if os.path.getsize(path) == 0:
+        raise ImageDecodeError(path, 'empty file (0 bytes)')
+    # Read BGR and convert: OpenCV returns None for most undecodable files, but raises cv2.error for some
+    # (and mmcv's RGB read for all of them).
+    try:
+        image = mmcv.imread(path, flag='color')
+    except Exception:
+        image = None
+    if image is None:
+        raise ImageDecodeError(path, 'not a decodable image')
+    return mmcv.bgr2rgb(image)
+
+
 @TRANSFORMS.register_module()
 class LoadImageAsClip(BaseTransform):
     """Read ``results['img_path']`` into a one-clip video of ``num_frames`` identical frames.
@@ -24,8 +63,7 @@ class LoadImageAsClip(BaseTransform):
             not mix clip lengths, see :class:`SourceHomogeneousBatchSampler`.
 
     Raises:
-        FileNotFoundError: the image file does not exist.
-        ValueError: the file is not a decodable image.
+        ImageDecodeError: the image file does not exist or is not a decodable image.
     """
 
     def __init__(self, num_frames: int = 1) -> None:
@@ -36,14 +74,7 @@ class LoadImageAsClip(BaseTransform):
     def transform(self, results: Dict) -> Dict:
         if 'img_path' not in results:
             raise KeyError('LoadImageAsClip needs results["img_path"] (set by ImageTextDataset)')
-        path = results['img_path']
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f'LoadImageAsClip: image file not found: {path}')
-        # Read BGR and convert: mmcv's RGB read raises a bare cv2.error on undecodable files.
-        image = mmcv.imread(path, flag='color')
-        if image is None:
-            raise ValueError(f'LoadImageAsClip: could not decode image {path}')
-        image = mmcv.bgr2rgb(image)
+        image = read_image(results['img_path'])
         results['imgs'] = np.repeat(image[None], self.num_frames, axis=0)
         results['num_clips'] = 1
         results['clip_len'] = self.num_frames

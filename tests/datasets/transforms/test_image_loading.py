@@ -3,7 +3,7 @@ import mmcv
 import numpy as np
 import pytest
 
-from svitt_mm.datasets.transforms import LoadImageAsClip, PackVideoTextInputs
+from svitt_mm.datasets.transforms import ImageDecodeError, LoadImageAsClip, PackVideoTextInputs
 
 
 def write_image(path, height=5, width=7):
@@ -27,10 +27,10 @@ def test_reads_rgb_frames(tmp_path, num_frames):
 
 
 def test_errors_name_the_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match='missing.png'):
+    with pytest.raises(ImageDecodeError, match='missing.png: file not found'):
         LoadImageAsClip()(dict(img_path=str(tmp_path / 'missing.png')))
     (tmp_path / 'garbage.jpg').write_bytes(b'not an image')
-    with pytest.raises(ValueError, match='garbage.jpg'):
+    with pytest.raises(ImageDecodeError, match='garbage.jpg: not a decodable image'):
         LoadImageAsClip()(dict(img_path=str(tmp_path / 'garbage.jpg')))
     with pytest.raises(ValueError, match='num_frames'):
         LoadImageAsClip(0)

@@ -7,7 +7,7 @@ import pytest
 
 from svitt_mm.datasets import ImageTextDataset
 from svitt_mm.registry import DATASETS
-from svitt_mm.utils import register_all_modules
+from svitt_mm.apis import register_all_modules
 
 
 def write(tmp_path, entries, images=('a.jpg', 'b.jpg')):

@@ -1,8 +1,11 @@
-"""tools/test.py: the config check runs before the Runner, and --on-broken-media reaches the dataset."""
+"""tools/test.py and svitt_mm.apis.build_test_config: the config check runs before the Runner, and
+--on-broken-media reaches the dataset."""
 import importlib.util
 import os.path as osp
 
 import pytest
+
+from svitt_mm.apis import build_test_config, run_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 _spec = importlib.util.spec_from_file_location('test_tool', osp.join(ROOT, 'tools', 'test.py'))
@@ -19,11 +22,11 @@ def checkpoint(tmp_path):
 
 
 def test_on_broken_media_flag_sets_the_test_dataset_policy(checkpoint, tmp_path, monkeypatch):
-    monkeypatch.setattr(test_tool, 'check_required_inputs', lambda cfg, config: None)  # no demo data needed
+    monkeypatch.setattr(run_config, 'check_required_inputs', lambda cfg, config: None)  # no demo data needed
     args = test_tool.parse_args([CONFIG, checkpoint, '--on-broken-media', 'exclude'])
-    cfg = test_tool.build_test_config(CONFIG, checkpoint, str(tmp_path), None, 'none', args.on_broken_media)
+    cfg = build_test_config(CONFIG, checkpoint, str(tmp_path), None, 'none', args.on_broken_media)
     assert cfg.test_dataloader.dataset.on_broken_media == 'exclude'
-    default = test_tool.build_test_config(CONFIG, checkpoint, str(tmp_path))
+    default = build_test_config(CONFIG, checkpoint, str(tmp_path))
     assert 'on_broken_media' not in default.test_dataloader.dataset  # the dataset's default: 'raise'
     with pytest.raises(SystemExit):
         test_tool.parse_args([CONFIG, checkpoint, '--on-broken-media', 'skip'])  # never in evaluation
@@ -32,4 +35,4 @@ def test_on_broken_media_flag_sets_the_test_dataset_policy(checkpoint, tmp_path,
 def test_misspelled_type_stops_before_the_runner(checkpoint, tmp_path):
     with pytest.raises(SystemExit, match=r"test_evaluator\.type: 'RetrivalMetric' is not a registered metric; "
                                          r"did you mean 'RetrievalMetric'\?"):
-        test_tool.build_test_config(CONFIG, checkpoint, str(tmp_path), {'test_evaluator.type': 'RetrivalMetric'})
+        build_test_config(CONFIG, checkpoint, str(tmp_path), {'test_evaluator.type': 'RetrivalMetric'})

@@ -14,8 +14,10 @@ default_hooks = dict(
 # RNGStateHook: a resumed run continues the interrupted run's random streams.
 # BrokenMediaHook: training replaces undecodable videos (datasets' on_broken_media='skip'); this logs each
 # broken file once, the number skipped per epoch, and stops when more than 5 % of an epoch's samples fail.
+# CheckedLoadHook: load_from / --resume / tools/test.py refuse a checkpoint of another architecture
+# (naming the first setting that differs) unless load_strict = False, and log mismatched keys in a table.
 custom_hooks = [dict(type='MetricsTableHook'), dict(type='RNGStateHook'),
-                dict(type='BrokenMediaHook', max_skip_fraction=0.05)]
+                dict(type='BrokenMediaHook', max_skip_fraction=0.05), dict(type='CheckedLoadHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,
@@ -27,6 +29,7 @@ find_unused_parameters = False
 log_processor = dict(type='LogProcessor', window_size=10, by_epoch=True)
 log_level = 'INFO'
 load_from = None
+load_strict = True  # False: load_from/resume load the weights that fit a changed architecture
 resume = False
 # Seed of every RNG (python, numpy, torch, dataloader workers); `--seed` / `--deterministic` override.
 randomness = dict(seed=42, deterministic=False)

@@ -9,6 +9,8 @@ from torch import Tensor, nn
 
 from svitt_mm.registry import BACKBONES, EMBEDDING_HEADS, FUSION_HEADS, MODELS
 
+from ..init_info import QuietInitInfo
+
 
 def masked_mean(states: Tensor, mask: Tensor) -> Tensor:
     """Mean of ``states [B, L, D]`` over the positions where ``mask [B, L]`` is non-zero."""
@@ -37,7 +39,7 @@ class TextFeatures(NamedTuple):
 
 
 @MODELS.register_module()
-class VideoTextRetriever(BaseModel):
+class VideoTextRetriever(QuietInitInfo, BaseModel):
     """SViTT's retrieval model (and its dense baseline: the difference lives in the encoder configs).
 
     Args:

@@ -11,7 +11,8 @@ Key layouts understood (detected from the keys, an optional ``beit.`` prefix is 
 
 Separate q/k/v projections are concatenated into the fused ``qkv`` weight, ``relative_position_index``
 buffers and classifier heads are dropped, a shared bias table (``use_shared_relative_position_bias``) is
-copied to every layer, every 2-D relative position bias table is inflated to 3-D (see
+added to every layer's own table (or copied to every layer that has none; Hugging Face adds both biases
+when a checkpoint has both), every 2-D relative position bias table is inflated to 3-D (see
 :func:`inflate_relative_position_table`), and an image patch projection is inflated to the model's
 tubelets (:func:`inflate_patch_embedding`).
 """
@@ -24,9 +25,11 @@ from typing import TYPE_CHECKING, Dict, List, Mapping, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
+from svitt_mm.utils.load_report import KeyReport, log_key_report
 from svitt_mm.utils.safe_load import check_shapes, load_weights_file
 from svitt_mm.utils.weight_files import find_weight_file
 
+from ..architecture_check import check_architecture
 from .temporal_bias_resize import resize_temporal_bias, table_frames
 
 if TYPE_CHECKING:
@@ -178,14 +181,20 @@ def inflate_patch_embedding(weight: Tensor, tubelet_size: int) -> Tensor:
     return weight
 
 
-def load_beit_weights(model: 'VideoBEiT', source: Union[str, Path, Mapping[str, Tensor]]
-                      ) -> Tuple[List[str], List[str]]:
+def load_beit_weights(model: 'VideoBEiT', source: Union[str, Path, Mapping[str, Tensor]],
+                      strict: bool = True) -> Tuple[List[str], List[str]]:
     """Load BEiT weights from ``source`` (see :func:`read_state_dict`) into ``model``.
 
+    With ``strict``, weights built for another architecture are refused
+    (:class:`~svitt_mm.models.architecture_check.ArchitectureMismatchError` names the first setting that
+    differs, e.g. ``num_layers``) and any other key whose shape does not match raises ``ValueError``
+    (every such key listed); with ``strict=False`` the keys that fit are loaded and the others skipped.
+    Keys that did not match are logged in one WARNING table.
+
     Returns ``(missing, unexpected)``: model keys the checkpoint did not provide, and checkpoint keys
-    (after renaming) the model does not have.  Raises ``ValueError`` listing every key whose shape does
-    not match.
+    (after renaming) the model does not have.
     """
+    name = str(source) if isinstance(source, (str, Path)) else 'the given BEiT state dict'
     state = read_state_dict(source)
     state = {key[len(STRIPPED_PREFIX):] if key.startswith(STRIPPED_PREFIX) else key: value
              for key, value in state.items() if not DROPPED.search(key)}
@@ -193,7 +202,10 @@ def load_beit_weights(model: 'VideoBEiT', source: Union[str, Path, Mapping[str, 
     shared = state.pop(SHARED_TABLE, None)
     if shared is not None:
         for layer in range(len(model.blocks)):
-            state.setdefault(f'blocks.{layer}.attn.relative_position_bias.table', shared)
+            key = f'blocks.{layer}.attn.relative_position_bias.table'
+            own_table = state.get(key)
+            both = own_table is not None and own_table.shape == shared.shape
+            state[key] = own_table + shared if both else state.get(key, shared)
     state = {key: inflate_relative_position_table(value, model.max_tubelets, model.frame_grid, key)
              if TABLE_KEY.match(key) else value for key, value in state.items()}
     own_projection = model.patch_embed.proj.weight
@@ -201,10 +213,18 @@ def load_beit_weights(model: 'VideoBEiT', source: Union[str, Path, Mapping[str, 
     if projection is not None and projection.shape[1] * model.tubelet_size == own_projection.shape[1]:
         state[PATCH_PROJECTION] = inflate_patch_embedding(projection, model.tubelet_size)
 
+    owner = type(model).__name__
+    if strict:
+        check_architecture(state, model, name, owner)
     own = model.state_dict()
-    check_shapes(((key, value.shape, own[key].shape) for key, value in state.items() if key in own),
-                 type(model).__name__)
-    unexpected = sorted(key for key in state if key not in own)
-    missing = sorted(key for key in own if key not in state)
-    model.load_state_dict({key: value for key, value in state.items() if key in own}, strict=False)
-    return missing, unexpected
+    shapes = [(key, tuple(value.shape), tuple(own[key].shape)) for key, value in state.items() if key in own]
+    if strict:
+        check_shapes(shapes, owner)
+    report = KeyReport(missing=sorted(key for key in own if key not in state),
+                       unexpected=sorted(key for key in state if key not in own),
+                       mismatched=[entry for entry in shapes if entry[1] != entry[2]])
+    skipped = {key for key, _, _ in report.mismatched}
+    model.load_state_dict({key: value for key, value in state.items() if key in own and key not in skipped},
+                          strict=False)
+    log_key_report(report, owner, name)
+    return report.missing, report.unexpected

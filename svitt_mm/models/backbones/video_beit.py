@@ -15,6 +15,9 @@ from torch.utils.checkpoint import checkpoint
 
 from svitt_mm.registry import ATTENTION_OPS, BACKBONES, TOKEN_PRUNERS
 
+from ..architecture_check import VIDEO_BEIT_SETTINGS
+from ..init_info import QuietInitInfo
+from .beit_config import resolve_beit_architecture
 from .beit_weights import load_beit_weights
 from .relative_position_bias import RelativePositionBias3D, RelativePositionIndex
 from .token_order import check_token_order, token_order
@@ -94,7 +97,7 @@ class BEiTBlock(nn.Module):
 
 
 @BACKBONES.register_module()
-class VideoBEiT(BaseModule):
+class VideoBEiT(QuietInitInfo, BaseModule):
     """BEiT over the patches of all frames of a clip, with a 3-D relative position bias.
 
     Every frame is cut into ``patch_size`` patches by one shared patch embedding; the tokens of all
@@ -109,6 +112,11 @@ class VideoBEiT(BaseModule):
         patch_size: patch side (pixels).
         in_channels: channels per frame.
         embed_dims, num_layers, num_heads, mlp_ratio: transformer sizes.
+            The eight architecture settings (``img_size`` to ``mlp_ratio`` and ``norm_eps``) default to
+            ``None``: read from the Hugging Face ``config.json`` beside the ``pretrained`` weights when
+            there is one (an explicit value that contradicts it is refused unless ``strict=False``), else
+            BEiT-base's (224, 16,
+            3, 768, 12, 12, 4.0, 1e-12).
         layer_scale_init: initial value of the per-channel layer scales ``gamma_1``, ``gamma_2``.
         drop_path_rate: stochastic depth of the last layer (linearly increasing from 0 at the first).
         norm_eps: LayerNorm epsilon (1e-12 for HF BEiT weights, 1e-6 for timm's).
@@ -124,6 +132,9 @@ class VideoBEiT(BaseModule):
         prune_layers: 0-based layers after which tokens are pruned (SViTT: ``(3, 6, 9)``).
         token_order: ``'raster'``, ``'zcurve'`` or ``'hilbert'`` (:mod:`.token_order`).
         pretrained: BEiT weights (HF model directory or weights file) loaded by :meth:`init_weights`.
+        strict: refuse ``pretrained`` weights built for another architecture (another layer count,
+            width, heads, patch or tubelet size), naming the first setting that differs; ``False`` loads
+            the weights that fit. Either way the keys that did not match are logged in a WARNING table.
         with_cp: activation checkpointing: in training, each block's activations are recomputed in the
             backward pass instead of stored (non-reentrant ``torch.utils.checkpoint``; the relative position
             bias, the token positions and the random sparse pattern, replayed from the saved RNG state,
@@ -131,15 +142,25 @@ class VideoBEiT(BaseModule):
         init_cfg: MMEngine init config.
     """
 
-    def __init__(self, img_size: int = 224, patch_size: int = 16, in_channels: int = 3,
-                 embed_dims: int = 768, num_layers: int = 12, num_heads: int = 12,
-                 mlp_ratio: float = 4.0, layer_scale_init: float = 0.1, drop_path_rate: float = 0.1,
-                 norm_eps: float = 1e-12, max_frames: int = 4, tubelet_size: int = 1,
-                 attention: Union[dict, Sequence[dict], None] = None, pruner: Optional[dict] = None,
-                 prune_layers: Sequence[int] = (), token_order: str = 'raster',
-                 pretrained: Optional[str] = None, with_cp: bool = False,
-                 init_cfg: Optional[dict] = None) -> None:
+    architecture_settings = VIDEO_BEIT_SETTINGS  # what strict loading compares (architecture_check)
+
+    def __init__(self, img_size: Optional[int] = None, patch_size: Optional[int] = None,
+                 in_channels: Optional[int] = None, embed_dims: Optional[int] = None,
+                 num_layers: Optional[int] = None, num_heads: Optional[int] = None,
+                 mlp_ratio: Optional[float] = None, layer_scale_init: float = 0.1,
+                 drop_path_rate: float = 0.1, norm_eps: Optional[float] = None, max_frames: int = 4,
+                 tubelet_size: int = 1, attention: Union[dict, Sequence[dict], None] = None,
+                 pruner: Optional[dict] = None, prune_layers: Sequence[int] = (),
+                 token_order: str = 'raster', pretrained: Optional[str] = None, with_cp: bool = False,
+                 strict: bool = True, init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        arch = resolve_beit_architecture(dict(
+            img_size=img_size, patch_size=patch_size, in_channels=in_channels, embed_dims=embed_dims,
+            num_layers=num_layers, num_heads=num_heads, mlp_ratio=mlp_ratio, norm_eps=norm_eps), pretrained,
+            strict)
+        img_size, patch_size, in_channels = arch['img_size'], arch['patch_size'], arch['in_channels']
+        embed_dims, num_layers, num_heads = arch['embed_dims'], arch['num_layers'], arch['num_heads']
+        mlp_ratio, norm_eps = arch['mlp_ratio'], arch['norm_eps']
         if img_size % patch_size:
             raise ValueError(f'img_size={img_size} is not divisible by patch_size={patch_size}')
         check_token_order(token_order)
@@ -163,6 +184,7 @@ class VideoBEiT(BaseModule):
         self.token_order = token_order
         self.prune_layers = prune_layers
         self.pretrained = pretrained
+        self.strict = strict
         self.with_cp = bool(with_cp)
 
         self.patch_embed = PatchEmbed(img_size, patch_size, in_channels * tubelet_size, embed_dims)
@@ -198,9 +220,8 @@ class VideoBEiT(BaseModule):
         """MMEngine init (``init_cfg``), then the BEiT weights of ``pretrained``, if any."""
         super().init_weights()
         if self.pretrained is not None:
-            missing, unexpected = load_beit_weights(self, self.pretrained)
-            print_log(f'VideoBEiT: loaded {self.pretrained!r}; missing keys: {missing}; '
-                      f'unexpected keys: {unexpected}', logger='current')
+            load_beit_weights(self, self.pretrained, strict=self.strict)  # mismatches: a WARNING table
+            print_log(f'VideoBEiT: loaded {self.pretrained!r}', logger='current')
 
     def _check_input(self, video: Tensor) -> None:
         expected = f'[B, T, {self.in_channels}, {self.img_size}, {self.img_size}]'

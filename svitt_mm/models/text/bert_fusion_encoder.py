@@ -18,6 +18,8 @@ from torch.utils.checkpoint import checkpoint
 from svitt_mm.models.pruners import TokenPruner
 from svitt_mm.registry import BACKBONES, TOKEN_PRUNERS
 
+from ..architecture_check import BERT_FUSION_SETTINGS
+from ..init_info import QuietInitInfo
 from .bert_layers import BertEmbeddings, BertLayer, init_bert_style
 from .bert_weights import load_bert_weights, read_bert_config
 
@@ -42,7 +44,7 @@ def _bool_mask(mask: Tensor, expected: Tuple[int, int], name: str) -> Tensor:
 
 
 @BACKBONES.register_module()
-class BertFusionEncoder(BaseModule):
+class BertFusionEncoder(QuietInitInfo, BaseModule):
     """BERT text encoder with cross-attention fusion layers and optional text-guided visual pruning.
 
     Args:
@@ -58,6 +60,9 @@ class BertFusionEncoder(BaseModule):
             tokens ranked by the text [CLS] query's head-averaged cross-attention.
         pretrained: local HF BERT folder, hub id or ``package://`` spec; its weights are loaded by
             :meth:`init_weights`.
+        strict: refuse ``pretrained`` weights built for another architecture, naming the first setting
+            that differs; ``False`` loads the weights that fit. Keys that did not match are logged in a
+            WARNING table either way.
         with_cp: activation checkpointing: in training, every layer's activations are recomputed in the
             backward pass (non-reentrant ``torch.utils.checkpoint``, dropout replayed from the saved RNG
             state); the text-guided pruning indices are computed outside the checkpointed layers.
@@ -66,12 +71,14 @@ class BertFusionEncoder(BaseModule):
     ``[vocab_size, hidden_size]`` is the word-embedding table to tie an MLM decoder to.
     """
 
+    architecture_settings = BERT_FUSION_SETTINGS  # what strict loading compares (architecture_check)
+
     def __init__(self, vocab_size: int = 30522, hidden_size: int = 768, num_layers: int = 12,
                  num_heads: int = 12, intermediate_size: int = 3072,
                  max_position_embeddings: int = 512, type_vocab_size: int = 2,
                  layer_norm_eps: float = 1e-12, dropout: float = 0.1, fusion_layer: int = 9,
                  visual_width: int = 768, pruner: Optional[Union[dict, TokenPruner]] = None,
-                 pretrained: Optional[str] = None, with_cp: bool = False) -> None:
+                 pretrained: Optional[str] = None, with_cp: bool = False, strict: bool = True) -> None:
         super().__init__()
         arch = dict(vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers,
                     num_heads=num_heads, intermediate_size=intermediate_size,
@@ -84,6 +91,7 @@ class BertFusionEncoder(BaseModule):
             raise ValueError(f'BertFusionEncoder: fusion_layer={fusion_layer} must be in '
                              f'[0, num_layers={arch["num_layers"]}]{source}')
         self.pretrained = pretrained
+        self.strict = strict
         self.with_cp = bool(with_cp)
         self.hidden_size = arch['hidden_size']
         self.num_layers = arch['num_layers']
@@ -123,11 +131,8 @@ class BertFusionEncoder(BaseModule):
         """
         init_bert_style(self)
         if self.pretrained is not None:
-            missing, unexpected = load_bert_weights(self, self.pretrained)
-            fresh = sorted({name.rpartition('.')[0] for name in missing})
-            print_log(f'BertFusionEncoder: loaded {self.pretrained!r}; freshly initialised: '
-                      f'{fresh or "none"}; unused checkpoint keys: {unexpected or "none"}',
-                      logger='current')
+            load_bert_weights(self, self.pretrained, strict=self.strict)  # mismatches: a WARNING table
+            print_log(f'BertFusionEncoder: loaded {self.pretrained!r}', logger='current')
         self._is_init = True
 
     def encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:

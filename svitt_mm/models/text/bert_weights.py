@@ -31,9 +31,12 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from svitt_mm.utils.load_report import KeyReport, log_key_report
 from svitt_mm.utils.resources import resolve_path
 from svitt_mm.utils.safe_load import check_shapes, load_weights_file
 from svitt_mm.utils.weight_files import find_weight_file
+
+from ..architecture_check import check_architecture
 
 WeightSource = Union[str, os.PathLike, Mapping[str, Tensor]]
 
@@ -140,7 +143,7 @@ def read_bert_state_dict(pretrained: str) -> Dict[str, Tensor]:
 
 
 def load_bert_weights(encoder: nn.Module, source: WeightSource, prefix: str = '',
-                      key_map: Callable[[str], Optional[str]] = bert_key_to_ours
+                      key_map: Callable[[str], Optional[str]] = bert_key_to_ours, strict: bool = True
                       ) -> Tuple[List[str], List[str]]:
     """Copy HF-named BERT weights into ``encoder`` (a :class:`BertFusionEncoder`).
 
@@ -149,9 +152,15 @@ def load_bert_weights(encoder: nn.Module, source: WeightSource, prefix: str = ''
     a further ``bert.`` prefix is optional. Returns ``(missing, unexpected)``: our parameter names that
     received no weight (e.g. fresh cross-attention), and source keys with no counterpart here (e.g.
     ``pooler.*``, ``cls.*``). ``key_map`` turns an HF key into our name (``None`` = no counterpart),
-    e.g. :func:`lm_head_key_to_ours` to load a masked-LM head. Raises ``ValueError`` listing every key
-    whose shape differs, before copying anything.
+    e.g. :func:`lm_head_key_to_ours` to load a masked-LM head.
+
+    With ``strict``, weights built for another architecture are refused
+    (:class:`~svitt_mm.models.architecture_check.ArchitectureMismatchError` names the first setting that
+    differs, e.g. ``num_layers``) and any other shape mismatch raises ``ValueError`` listing every such
+    key, before copying anything; with ``strict=False`` the keys that fit are loaded and the others
+    skipped. Keys that did not match are logged in one WARNING table.
     """
+    name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else 'the given BERT state dict'
     state = read_bert_state_dict(os.fspath(source)) if isinstance(source, (str, os.PathLike)) else source
     own = encoder.state_dict()
     mapped: Dict[str, Tensor] = {}
@@ -167,12 +176,21 @@ def load_bert_weights(encoder: nn.Module, source: WeightSource, prefix: str = ''
         if ours is None or ours not in own:
             unexpected.append(key)
         else:
-            checked.append((f'{key} -> {ours}', value.shape, own[ours].shape))
+            checked.append((f'{key} -> {ours}', tuple(value.shape), tuple(own[ours].shape)))
             mapped[ours] = value
-    check_shapes(checked, type(encoder).__name__)
+    owner = type(encoder).__name__
+    if strict:
+        check_architecture(mapped, encoder, name, owner)
+        check_shapes(checked, owner)
+    mismatched = [(key, tuple(value.shape), tuple(own[key].shape)) for key, value in mapped.items()
+                  if value.shape != own[key].shape]
+    report = KeyReport(missing=[key for key in own if key not in mapped], unexpected=unexpected,
+                       mismatched=mismatched)
+    for key, _, _ in mismatched:
+        del mapped[key]
     encoder.load_state_dict(mapped, strict=False)
-    missing = [name for name in own if name not in mapped]
-    return missing, unexpected
+    log_key_report(report, owner, name)
+    return report.missing, report.unexpected
 
 
 # --- BERT masked-language-model head (``cls.predictions.*``) -> LanguageModelHead ------------------

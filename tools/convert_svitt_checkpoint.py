@@ -14,6 +14,7 @@ import os.path as osp
 
 import torch
 
+from svitt_mm.apis.cli import run_tool
 from svitt_mm.models.checkpoint_conversion import convert_svitt_checkpoint
 
 
@@ -30,10 +31,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    try:
-        conversion = convert_svitt_checkpoint(args.source, args.num_frames, args.source_frames)
-    except (OSError, ValueError, NotImplementedError) as error:
-        raise SystemExit(f'error: {error}')
+    conversion = convert_svitt_checkpoint(args.source, args.num_frames, args.source_frames)
     os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
     meta = dict(converted_from=osp.abspath(args.source), num_frames=conversion.num_frames,
                 source_frames=conversion.source_frames)
@@ -46,4 +44,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

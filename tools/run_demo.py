@@ -12,9 +12,11 @@ import sys
 import time
 
 import torch
+
+from svitt_mm.apis import count_flops, load_config, register_all_modules
+from svitt_mm.apis.cli import run_tool
 from svitt_mm.datasets.demo import build_temporal_shapes
 from svitt_mm.registry import MODELS
-from svitt_mm.apis import count_flops, load_config, register_all_modules
 
 TOOLS = osp.dirname(osp.abspath(__file__))
 DEFAULT_CONFIGS = ['configs/demo/svitt_demo.py', 'configs/demo/dense_demo.py']
@@ -99,4 +101,4 @@ def format_results(rows: list, num_test: int) -> str:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -14,9 +14,8 @@ import mmengine
 from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 
-from svitt_mm.apis import (DistributedSetupError, build_test_config, finish_distributed, retain_freed_memory,
-                           setup_distributed)
-from svitt_mm.datasets import BrokenMediaError
+from svitt_mm.apis import build_test_config, finish_distributed, retain_freed_memory, setup_distributed
+from svitt_mm.apis.cli import run_tool
 from svitt_mm.datasets.broken_media import BROKEN_MEDIA_POLICIES
 from svitt_mm.engine.hooks.metrics_table_hook import format_metrics_table
 from svitt_mm.registry import RUNNERS
@@ -45,15 +44,9 @@ def main(argv=None):
     retain_freed_memory()  # CPU steps reuse their large buffers instead of page-faulting them in
     cfg = build_test_config(args.config, args.checkpoint, args.work_dir, args.cfg_options, args.launcher,
                             args.on_broken_media)
-    try:
-        setup_distributed(cfg)
-    except DistributedSetupError as error:
-        raise SystemExit(f'error: {error}')
+    setup_distributed(cfg)
     runner = RUNNERS.build(cfg)
-    try:
-        metrics = runner.test()
-    except BrokenMediaError as error:
-        raise SystemExit(f'error: {error}')
+    metrics = runner.test()
     if is_main_process():
         print(format_metrics_table(metrics, f'test of {args.checkpoint}:') or metrics)
         if 'excluded_videos' in metrics:
@@ -67,4 +60,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

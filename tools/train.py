@@ -14,11 +14,9 @@ import os
 import torch
 from mmengine.config import Config, DictAction
 
-from svitt_mm.apis import (STRATEGIES, DistributedSetupError, check_before_run, default_work_dir,
-                           finish_distributed, load_config, register_all_modules, retain_freed_memory,
-                           setup_distributed, use_strategy)
-from svitt_mm.datasets import BrokenMediaError
-from svitt_mm.engine.optim_wrappers import NonFiniteLossError
+from svitt_mm.apis import (STRATEGIES, check_before_run, default_work_dir, finish_distributed, load_config,
+                           register_all_modules, retain_freed_memory, setup_distributed, use_strategy)
+from svitt_mm.apis.cli import run_tool
 from svitt_mm.registry import RUNNERS
 
 
@@ -81,20 +79,14 @@ def main(argv=None):
     register_all_modules()
     cfg = build_config(args)
     check_before_run(cfg, args.config)
-    try:
-        setup_distributed(cfg)
-        if args.strategy:
-            use_strategy(cfg, args.strategy)
-    except DistributedSetupError as error:
-        raise SystemExit(f'error: {error}')
+    setup_distributed(cfg)
+    if args.strategy:
+        use_strategy(cfg, args.strategy)
     runner = RUNNERS.build(cfg)  # cfg.runner_type picks the Runner class (default: Runner)
-    try:
-        runner.train()
-    except (NonFiniteLossError, BrokenMediaError) as error:
-        raise SystemExit(f'error: {error}')
+    runner.train()
     del runner  # before the process group goes (see finish_distributed)
     finish_distributed()
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -29,13 +29,14 @@ from mmengine.registry import Registry
 
 from svitt_mm import registry as svitt_registry
 from svitt_mm.registry import registries_for_key
+from svitt_mm.utils.errors import UserError
 
 #: every svitt_mm registry, for types at key paths that no registry claims
 ALL_REGISTRIES: Tuple[Registry, ...] = tuple(
     value for value in vars(svitt_registry).values() if isinstance(value, Registry) and value.scope == 'svitt_mm')
 
 
-class ConfigCheckError(ValueError):
+class ConfigCheckError(UserError, ValueError):
     """A config names unregistered types or holds invalid values; ``problems`` lists them."""
 
     def __init__(self, problems: Sequence[str], config_path: str = '') -> None:

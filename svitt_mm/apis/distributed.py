@@ -16,8 +16,10 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config
 
+from svitt_mm.utils.errors import UserError
 
-class DistributedSetupError(RuntimeError):
+
+class DistributedSetupError(UserError, RuntimeError):
     """A launcher or strategy that cannot run here; the message says what to do instead."""
 
 

@@ -19,10 +19,11 @@ from typing import List
 
 from mmengine.config import Config
 
+from svitt_mm.utils.errors import UserError
 from svitt_mm.utils.resources import resolve_path
 
 
-class MissingInputError(FileNotFoundError):
+class MissingInputError(UserError, FileNotFoundError):
     """Raised when inputs named in ``required_*`` dicts are not available."""
 
 

@@ -7,19 +7,29 @@ from typing import Optional
 
 from mmengine.config import Config
 
-from .config_check import ConfigCheckError, check_config
-from .preflight import MissingInputError, check_required_inputs
+from svitt_mm.utils.errors import InputFileError, MissingFileError
+
+from .config_check import check_config
+from .preflight import check_required_inputs
 from .registration import register_all_modules
 
 
 def load_config(config: str, cfg_options: Optional[dict] = None) -> Config:
     """``config`` (a Python config file) with ``cfg_options`` (``--cfg-options`` key/value pairs) merged.
 
-    Exits with a one-line ``error:`` when the file does not exist.
+    Raises:
+        MissingFileError: the file (or a ``_base_`` file it names) does not exist.
+        InputFileError: it is not valid Python.
     """
     if not osp.isfile(config):
-        raise SystemExit(f'error: config file {config!r} does not exist')
-    cfg = Config.fromfile(config)
+        raise MissingFileError(f'config file {config!r} does not exist')
+    try:
+        cfg = Config.fromfile(config)
+    except FileNotFoundError as error:  # a _base_ file
+        raise MissingFileError(f'{config}: {error}') from None
+    except SyntaxError as error:
+        raise InputFileError(f'{error.filename}, line {error.lineno}: {error.msg}: {(error.text or "").strip()}'
+                             ) from None
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg
@@ -32,26 +42,24 @@ def default_work_dir(cfg: Config, config: str, work_dir: Optional[str] = None) -
 
 def check_before_run(cfg: Config, config: str = '') -> None:
     """Every registered ``type`` and checked value of ``cfg``, and every input file it declares
-    (``required_*``); exits with ``error:`` and the full list of problems otherwise."""
-    try:
-        check_config(cfg, config)
-        check_required_inputs(cfg, config)
-    except (ConfigCheckError, MissingInputError) as error:
-        raise SystemExit(f'error: {error}')
+    (``required_*``); raises ``ConfigCheckError`` or ``MissingInputError`` listing all problems."""
+    check_config(cfg, config)
+    check_required_inputs(cfg, config)
 
 
 def build_test_config(config: str, checkpoint: str, work_dir: Optional[str] = None,
                       cfg_options: Optional[dict] = None, launcher: str = 'none',
                       on_broken_media: Optional[str] = None) -> Config:
     """The config that evaluates ``checkpoint`` with ``config``'s test loop (train/val parts removed,
-    ``load_from`` set, ``test_dataloader.dataset.on_broken_media`` set when given); exits with a readable
-    message when the config names unknown types or bad values, or the checkpoint or test data is missing."""
+    ``load_from`` set, ``test_dataloader.dataset.on_broken_media`` set when given); raises a
+    :class:`~svitt_mm.utils.errors.UserError` when the config names unknown types or bad values, or the
+    checkpoint or test data is missing."""
     register_all_modules()
     cfg = load_config(config, cfg_options)
     cfg.launcher = launcher
     cfg.work_dir = default_work_dir(cfg, config, work_dir)
     if not osp.isfile(checkpoint):
-        raise SystemExit(f'error: checkpoint {checkpoint!r} does not exist')
+        raise MissingFileError(f'checkpoint {checkpoint!r} does not exist')
     cfg.load_from = checkpoint
     # Only the test split and the checkpoint are needed here.
     cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = cfg.param_scheduler = None

@@ -27,6 +27,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 
 from mmengine.logging import print_log
 
+from svitt_mm.utils.errors import UserError
+
 from .transforms.video_reading import VideoDecodeError, check_video
 
 BROKEN_MEDIA_POLICIES = ('skip', 'raise', 'exclude')
@@ -42,11 +44,12 @@ def format_broken(broken: Sequence[Tuple[str, str]], limit: int = MAX_LISTED) ->
     return '\n'.join(lines)
 
 
-class BrokenMediaError(RuntimeError):
+class BrokenMediaError(UserError, RuntimeError):
     """Media files that could not be read; ``broken`` holds ``(path, reason)`` pairs."""
 
-    def __init__(self, message: str, broken: Sequence[Tuple[str, str]]) -> None:
-        super().__init__(f'{message}\n{format_broken(broken)}')
+    def __init__(self, message: str, broken: Sequence[Tuple[str, str]] = ()) -> None:
+        # without `broken`: a message re-raised by MMEngine's registry or a data-loader worker
+        super().__init__(f'{message}\n{format_broken(broken)}' if broken else message)
         self.broken = list(broken)
 
     def __reduce__(self):

@@ -1,11 +1,15 @@
 """The base of svitt_mm's datasets that pair media files (videos, images) with text."""
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Dict, List, Optional
 
 from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
+
+from svitt_mm.utils.errors import MissingFileError
 
 from .broken_media import BrokenMediaMixin, format_broken
 
@@ -86,14 +90,20 @@ class MediaTextDataset(BrokenMediaMixin, BaseDataset):
 
     def filter_data(self) -> List[dict]:
         """The broken-media checks (:meth:`BrokenMediaMixin.filter_data`); under ``'skip'`` with
-        ``check_media``, that every media file exists."""
+        ``check_media``, which media files are missing: each is logged (WARNING) and later skipped like any
+        broken file (``BrokenMediaHook`` counts it and stops past its share); when none of them exists the
+        media root must be wrong, and the build stops."""
         data_list = super().filter_data()
         if self.check_media and self.on_broken_media == 'skip':
             paths = list(dict.fromkeys(info[self.media_path_key] for info in data_list))
             missing = [(path, 'file not found') for path in paths if not os.path.isfile(path)]
+            if missing and len(missing) == len(paths):
+                raise MissingFileError(
+                    f'{self.ann_file}: none of its {len(paths)} {self.media_kind} files exists under media_root '
+                    f'{self.media_root} (e.g. {missing[0][0]}); point media_root (or data_prefix) at the '
+                    f'folder the annotation paths are relative to')
             if missing:
-                raise FileNotFoundError(
-                    f'{self.ann_file}: {len(missing)} of {len(paths)} {self.media_kind} files not found '
-                    f'(check media_root {self.media_root}; check_media=False skips this check and leaves '
-                    f'missing files to on_broken_media at run time):\n{format_broken(missing)}')
+                print_log(f'{self.ann_file}: {len(missing)} of {len(paths)} {self.media_kind} files not found; '
+                          f'training skips them like other broken media:\n{format_broken(missing)}',
+                          logger='current', level=logging.WARNING)
         return data_list

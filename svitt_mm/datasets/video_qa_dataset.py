@@ -7,6 +7,7 @@ from mmengine.fileio import join_path
 from mmengine.utils import is_abs
 
 from svitt_mm.registry import DATASETS
+from svitt_mm.utils.errors import InputFileError
 from svitt_mm.utils.text import read_answer_list, read_json_list
 
 from .annotation_file import media_path, require_keys, text_list
@@ -67,19 +68,19 @@ class VideoQADataset(MediaTextDataset):
             entry = require_keys(self.ann_file, index, entry, self.REQUIRED_KEYS)
             path = media_path(self.ann_file, index, 'video', entry['video'], self.media_root)
             if not isinstance(entry['question'], str) or not entry['question'].strip():
-                raise ValueError(f'{where}: "question" must be a non-empty string, got '
+                raise InputFileError(f'{where}: "question" must be a non-empty string, got '
                                  f'{entry["question"]!r}')
             question_id = entry['question_id']
             if isinstance(question_id, bool) or not isinstance(question_id, (int, str)):
-                raise ValueError(f'{where}: "question_id" must be an int or a string, got '
+                raise InputFileError(f'{where}: "question_id" must be an int or a string, got '
                                  f'{question_id!r}')
             if question_id in question_ids:
-                raise ValueError(f'{where}: "question_id" {question_id!r} repeats entry '
+                raise InputFileError(f'{where}: "question_id" {question_id!r} repeats entry '
                                  f'{question_ids[question_id]}')
             question_ids[question_id] = index
             question_type = entry.get('type')
             if question_type is not None and (not isinstance(question_type, str) or not question_type):
-                raise ValueError(f'{where}: "type" must be a non-empty string, got {question_type!r}')
+                raise InputFileError(f'{where}: "type" must be a non-empty string, got {question_type!r}')
             infos.append(dict(video_path=path, question=entry['question'],
                               answers=text_list(self.ann_file, index, 'answer', entry['answer']),
                               question_id=question_id, question_type=question_type))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Tuple
 
 from svitt_mm.registry import DATASETS
+from svitt_mm.utils.errors import InputFileError
 from svitt_mm.utils.text import read_json_list
 
 from .annotation_file import media_path, require_keys, text_list
@@ -88,7 +89,7 @@ class VideoTextDataset(MediaTextDataset):
             video_id = video_ids[path]
             for caption in captions:
                 if (video_id, caption) in first_entry and not self.allow_duplicates:
-                    raise ValueError(f'{self.ann_file}: entry {index}: "caption" {caption!r} of video '
+                    raise InputFileError(f'{self.ann_file}: entry {index}: "caption" {caption!r} of video '
                                      f'{entry["video"]!r} duplicates entry {first_entry[video_id, caption]} '
                                      f'(set allow_duplicates=True to keep such pairs)')
                 first_entry.setdefault((video_id, caption), index)

@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tup
 
 from torch import Tensor
 
+from svitt_mm.utils.errors import InputFileError
 from svitt_mm.utils.safe_load import load_weights_file
 
 from .backbones.beit_weights import (DROPPED, LAYOUTS, TABLE_KEY, fuse_qkv,
@@ -81,7 +82,7 @@ def _square_grid(rows: int, frames: int, key: str) -> Tuple[int, int]:
     spatial, rest = divmod(rows - NUM_CLS_ROWS, 2 * frames - 1)
     side = math.isqrt(max(spatial, 0))
     if rest or side * side != spatial or side % 2 == 0:
-        raise ValueError(f'{key}: a table of {rows} rows is not a {frames}-frame table of a square patch '
+        raise InputFileError(f'{key}: a table of {rows} rows is not a {frames}-frame table of a square patch '
                          f'grid; is the source frame count ({frames}) right?')
     return (side + 1) // 2, (side + 1) // 2
 
@@ -93,7 +94,7 @@ def _convert_vision(state: Mapping[str, Tensor], source_frames: Optional[int],
     vision = fuse_qkv(rename_keys(vision, LAYOUTS['hf'][1]))
     if num_frames is not None and num_frames != source_frames:
         if source_frames is None:
-            raise ValueError('the checkpoint config does not say its frame count '
+            raise InputFileError('the checkpoint config does not say its frame count '
                              '(config.video_input.num_frames): pass --source-frames to resize to '
                              f'{num_frames} frames')
         vision = {key: inflate_relative_position_table(
@@ -130,7 +131,7 @@ def convert_svitt_checkpoint(source: str, num_frames: Optional[int] = None,
     """Read a reference checkpoint file safely and convert it; ``source_frames`` overrides the config's."""
     checkpoint = load_weights_file(source, 'SViTT checkpoint')
     if not isinstance(checkpoint, Mapping) or not isinstance(checkpoint.get('model', checkpoint), Mapping):
-        raise ValueError(f'{source}: expected a dict with the weights under "model"')
+        raise InputFileError(f'{source}: expected a dict with the weights under "model"')
     state = checkpoint.get('model', checkpoint)
     frames = source_frames or source_num_frames(checkpoint)
     return convert_svitt_state_dict(state, frames, num_frames)

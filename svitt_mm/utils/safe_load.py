@@ -14,12 +14,14 @@ from typing import Any, Iterable, List, Sequence, Tuple
 
 import torch
 
+from svitt_mm.utils.errors import InputFileError, MissingFileError, UserError
+
 PICKLE_SUFFIXES = ('.pth', '.pt', '.bin', '.ckpt')
 WEIGHT_SUFFIXES = ('.safetensors',) + PICKLE_SUFFIXES
 _UNPICKLER_REASON = re.compile(r'WeightsUnpickler error:\s*([^\n]+)')
 
 
-class UnsafeCheckpointError(ValueError):
+class UnsafeCheckpointError(UserError, ValueError):
     """A pickled checkpoint holds objects that safe loading refuses (it could run code when loaded)."""
 
 
@@ -47,10 +49,10 @@ def load_weights_file(path: str, what: str = 'weights') -> Any:
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'{what} not found: {path}')
+        raise MissingFileError(f'{what} not found: {path}')
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in WEIGHT_SUFFIXES:
-        raise ValueError(f'{path}: unsupported {what} file type {suffix!r} (expected one of '
+        raise InputFileError(f'{path}: unsupported {what} file type {suffix!r} (expected one of '
                          f'{", ".join(WEIGHT_SUFFIXES)})')
     try:
         if suffix == '.safetensors':
@@ -60,7 +62,7 @@ def load_weights_file(path: str, what: str = 'weights') -> Any:
     except pickle.UnpicklingError as error:
         raise _refusal(path, what, error) from None
     except Exception as error:  # report the file, not a deep unpickling traceback
-        raise ValueError(f'{path}: cannot read {what} ({type(error).__name__}: '
+        raise InputFileError(f'{path}: cannot read {what} ({type(error).__name__}: '
                          f'{str(error).splitlines()[0] if str(error) else ""})') from error
 
 

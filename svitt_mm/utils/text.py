@@ -11,6 +11,7 @@ import os
 import re
 from typing import Any, Dict, List
 
+from svitt_mm.utils.errors import InputFileError, MissingFileError
 from svitt_mm.utils.resources import resolve_path
 
 _DELETED = re.compile(r'[,.\'!?"()*#:;~]')
@@ -45,7 +46,8 @@ def load_tokenizer(spec: str, setting: str):
     the errors tell the user to fix it there.
 
     Raises:
-        OSError: the folder lacks tokenizer files, or the hub id is neither cached nor downloadable.
+        MissingFileError: (an ``OSError``) the folder lacks tokenizer files, or the hub id is neither
+            cached nor downloadable.
             (transformers 5 silently builds a 5-token tokenizer when it finds no vocabulary; that is
             caught here too.)
     """
@@ -55,14 +57,14 @@ def load_tokenizer(spec: str, setting: str):
     if os.path.isabs(path) or path.startswith('.') or os.path.exists(path):
         has_files = any(os.path.isfile(os.path.join(path, name)) for name in ('tokenizer.json', 'vocab.txt'))
         if not has_files:
-            raise OSError(f'tokenizer folder {path!r} (from {spec!r}) does not exist or holds neither '
+            raise MissingFileError(f'tokenizer folder {path!r} (from {spec!r}) does not exist or holds neither '
                           f'tokenizer.json nor vocab.txt; set {setting} to a folder that does')
     try:
         tokenizer = BertTokenizerFast.from_pretrained(path)
     except Exception as err:  # hub errors come as OSError, ValueError or requests exceptions
-        raise OSError(_offline_hint(spec, setting)) from err
+        raise MissingFileError(_offline_hint(spec, setting)) from err
     if tokenizer.vocab_size <= len(tokenizer.all_special_tokens):
-        raise OSError(_offline_hint(spec, setting))
+        raise MissingFileError(_offline_hint(spec, setting))
     return tokenizer
 
 
@@ -70,34 +72,34 @@ def read_json_list(path: str, expected: str) -> List[Any]:
     """The JSON list in ``path``; ``expected`` describes an entry for the error message.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
-        ValueError: malformed JSON, or the top level is not a list.
+        MissingFileError: (a ``FileNotFoundError``) ``path`` does not exist.
+        InputFileError: (a ``ValueError``) malformed JSON, or the top level is not a list.
     """
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'annotation file not found: {path}')
+        raise MissingFileError(f'annotation file not found: {path}')
     try:
         with open(path, encoding='utf-8') as f:
             entries = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f'{path}: malformed JSON ({err})') from None
+        raise InputFileError(f'{path}: malformed JSON ({err})') from None
     if not isinstance(entries, list):
-        raise ValueError(f'{path}: expected a JSON list of {expected} objects, got {type(entries).__name__}')
+        raise InputFileError(f'{path}: expected a JSON list of {expected} objects, got {type(entries).__name__}')
     return entries
 
 
 def read_answer_list(path: str) -> List[str]:
     """The candidate answers of a QA split: a JSON list of distinct non-empty strings.
 
-    Raises ``FileNotFoundError`` / ``ValueError`` naming the file, and the index of a bad entry.
+    Raises ``MissingFileError`` / ``InputFileError`` naming the file, and the index of a bad entry.
     """
     answers = read_json_list(path, 'answer string')
     if not answers:
-        raise ValueError(f'{path}: the answer list is empty')
+        raise InputFileError(f'{path}: the answer list is empty')
     seen: Dict[str, int] = {}
     for index, answer in enumerate(answers):
         if not isinstance(answer, str) or not answer.strip():
-            raise ValueError(f'{path}: answer {index} must be a non-empty string, got {answer!r}')
+            raise InputFileError(f'{path}: answer {index} must be a non-empty string, got {answer!r}')
         if answer in seen:
-            raise ValueError(f'{path}: answer {index} {answer!r} repeats answer {seen[answer]}')
+            raise InputFileError(f'{path}: answer {index} {answer!r} repeats answer {seen[answer]}')
         seen[answer] = index
     return answers

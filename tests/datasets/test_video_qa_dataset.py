@@ -1,9 +1,10 @@
 """VideoQADataset: parsing and build-time validation of QA annotations and answer lists."""
 import json
+import re
 
 import pytest
 
-from svitt_mm.datasets import VideoQADataset
+from svitt_mm.datasets import VideoQADataset, media_text_dataset
 from svitt_mm.registry import DATASETS
 from svitt_mm.utils.text import read_answer_list
 
@@ -63,13 +64,19 @@ def test_bad_entries_name_file_index_and_key(tmp_path, entry, message):
     assert ann in str(error.value)
 
 
-def test_missing_files(tmp_path):
+def test_missing_files(tmp_path, monkeypatch):
     ann, media, answers = write(tmp_path, ENTRIES)
     (tmp_path / 'media' / 'sub' / 'b.mp4').unlink()
-    with pytest.raises(FileNotFoundError, match=r'qa.json: 1 of 2 video files not found .*\n  .*sub/b.mp4: file '
-                                                r'not found'):
+    logged = []
+    monkeypatch.setattr(media_text_dataset, 'print_log', lambda message, **kwargs: logged.append(message))
+    # training: each missing file is named when the dataset is built, then skipped like broken media
+    assert len(VideoQADataset(ann, media)) == 3
+    assert len(logged) == 1 and re.search(r'qa.json: 1 of 2 video files not found; training skips them .*\n'
+                                          r'  .*sub/b.mp4: file not found', logged[0])
+    assert len(VideoQADataset(ann, media, check_media=False)) == 3 and len(logged) == 1
+    (tmp_path / 'media' / 'a.mp4').unlink()  # none left: the media root must be wrong
+    with pytest.raises(FileNotFoundError, match=r'qa.json: none of its 2 video files exists under media_root'):
         VideoQADataset(ann, media)
-    assert len(VideoQADataset(ann, media, check_media=False)) == 3
     with pytest.raises(FileNotFoundError, match='nope.json'):
         VideoQADataset(str(tmp_path / 'nope.json'), media)
     with pytest.raises(FileNotFoundError, match='missing_answers.json'):

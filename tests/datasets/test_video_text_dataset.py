@@ -4,6 +4,7 @@ import os
 import numpy as np
 import pytest
 
+from svitt_mm.datasets import media_text_dataset
 from svitt_mm.datasets.video_text_dataset import VideoTextDataset
 from svitt_mm.registry import DATASETS
 from svitt_mm.testing import write_gray_video
@@ -119,16 +120,17 @@ def test_validation_errors_name_file_entry_and_key(tmp_path, entries, message):
     assert ann in str(info.value)
 
 
-def test_missing_files(tmp_path):
+def test_missing_files(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match='nope.json'):
         VideoTextDataset(str(tmp_path / 'nope.json'), str(tmp_path))
     write_annotations(tmp_path, ENTRIES)
     ann = write_annotations(tmp_path, ENTRIES + [{'video': 'gone.mp4', 'caption': 'x'},
                                                  {'video': 'lost.mp4', 'caption': 'y'}], media=False)
-    with pytest.raises(FileNotFoundError) as info:
-        VideoTextDataset(ann, str(tmp_path / 'media'))
-    message = str(info.value)
-    assert 'ann.json: 2 of 5 video files not found' in message
+    logged = []
+    monkeypatch.setattr(media_text_dataset, 'print_log', lambda message, **kwargs: logged.append(message))
+    assert len(VideoTextDataset(ann, str(tmp_path / 'media'))) == 7  # training: named, then skipped
+    message = logged[0]
+    assert 'ann.json: 2 of 5 video files not found; training skips them like other broken media' in message
     assert f'{tmp_path}/media/gone.mp4: file not found' in message
     assert f'{tmp_path}/media/lost.mp4: file not found' in message  # all of them, not only the first
     assert len(VideoTextDataset(ann, str(tmp_path / 'media'), check_media=False)) == 7

@@ -12,6 +12,7 @@ from mmengine.runner import load_checkpoint
 from svitt_mm.models.backbones.temporal_bias_resize import resize_temporal_bias
 from svitt_mm.models.checkpoint_conversion import convert_svitt_state_dict, source_num_frames
 from svitt_mm.registry import MODELS
+from svitt_mm.utils.errors import UserError
 from svitt_mm.apis import register_all_modules
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -162,10 +163,10 @@ def test_source_frames_from_config():
     assert source_num_frames({'config': None}) is None and source_num_frames({}) is None
 
 
-def test_unsafe_or_malformed_sources_exit_readably(tmp_path):
+def test_unsafe_or_malformed_sources_are_user_errors(tmp_path):
     torch.save({'model': {'temp': torch.tensor(0.07)}, 'config': object()}, tmp_path / 'omegaconf_like.pth')
-    with pytest.raises(SystemExit, match=r'omegaconf_like\.pth: refusing to load SViTT checkpoint'):
+    with pytest.raises(UserError, match=r'omegaconf_like\.pth: refusing to load SViTT checkpoint'):
         convert_tool.main([str(tmp_path / 'omegaconf_like.pth'), str(tmp_path / 'out.pth')])
-    with pytest.raises(SystemExit, match='not found'):
+    with pytest.raises(UserError, match='not found'):
         convert_tool.main([str(tmp_path / 'none.pth'), str(tmp_path / 'out.pth')])
     assert not (tmp_path / 'out.pth').exists()

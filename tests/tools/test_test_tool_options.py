@@ -5,7 +5,7 @@ import os.path as osp
 
 import pytest
 
-from svitt_mm.apis import build_test_config, run_config
+from svitt_mm.apis import ConfigCheckError, build_test_config, run_config
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 _spec = importlib.util.spec_from_file_location('test_tool', osp.join(ROOT, 'tools', 'test.py'))
@@ -33,6 +33,6 @@ def test_on_broken_media_flag_sets_the_test_dataset_policy(checkpoint, tmp_path,
 
 
 def test_misspelled_type_stops_before_the_runner(checkpoint, tmp_path):
-    with pytest.raises(SystemExit, match=r"test_evaluator\.type: 'RetrivalMetric' is not a registered metric; "
+    with pytest.raises(ConfigCheckError, match=r"test_evaluator\.type: 'RetrivalMetric' is not a registered metric; "
                                          r"did you mean 'RetrievalMetric'\?"):
         build_test_config(CONFIG, checkpoint, str(tmp_path), {'test_evaluator.type': 'RetrivalMetric'})

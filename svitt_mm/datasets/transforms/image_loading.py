@@ -9,9 +9,10 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from svitt_mm.registry import TRANSFORMS
+from svitt_mm.utils.errors import UserError
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(UserError, ValueError):
     """An image file is missing or cannot be decoded.
 
     Attributes:
@@ -20,8 +21,9 @@ class ImageDecodeError(ValueError):
             ``'not a decodable image'``).
     """
 
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f'{path}: {reason}')
+    def __init__(self, path: str, reason: str = '') -> None:
+        # one argument: a message re-raised by a data-loader worker or MMEngine's registry
+        super().__init__(f'{path}: {reason}' if reason else path)
         self.path = path
         self.reason = reason
 

@@ -21,9 +21,10 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from svitt_mm.registry import TRANSFORMS
+from svitt_mm.utils.errors import UserError
 
 
-class VideoDecodeError(RuntimeError):
+class VideoDecodeError(UserError, RuntimeError):
     """A video file is missing or no reader could open or decode it.
 
     Attributes:
@@ -31,8 +32,9 @@ class VideoDecodeError(RuntimeError):
         reason: one line saying what went wrong (e.g. ``'empty file (0 bytes)'``).
     """
 
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f'{path}: {reason}')
+    def __init__(self, path: str, reason: str = '') -> None:
+        # one argument: a message re-raised by a data-loader worker or MMEngine's registry
+        super().__init__(f'{path}: {reason}' if reason else path)
         self.path = path
         self.reason = reason
 

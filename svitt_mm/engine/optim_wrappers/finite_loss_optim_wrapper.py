@@ -19,9 +19,10 @@ from mmengine.optim import OptimWrapper
 from torch import nn
 
 from svitt_mm.registry import OPTIM_WRAPPERS
+from svitt_mm.utils.errors import UserError
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(UserError, FloatingPointError):
     """Training stopped because a loss was NaN or infinite."""
 
 

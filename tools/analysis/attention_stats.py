@@ -18,7 +18,8 @@ import mmengine
 import torch
 from mmengine.config import DictAction
 
-from svitt_mm.apis import load_eval_model, model_batch, register_all_modules
+from svitt_mm.apis import init_model, model_batch
+from svitt_mm.apis.cli import run_tool
 from svitt_mm.models.attention.block_layout import block_adjacency
 from svitt_mm.registry import DATASETS
 
@@ -102,8 +103,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    register_all_modules()
-    cfg, model = load_eval_model(args.config, args.checkpoint, args.cfg_options)
+    model = init_model(args.config, args.checkpoint, cfg_options=args.cfg_options)
+    cfg = model.cfg
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     count = min(args.num_videos, len(dataset))
     sums, batches = defaultdict(lambda: defaultdict(float)), 0
@@ -144,4 +145,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

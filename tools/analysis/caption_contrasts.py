@@ -19,7 +19,8 @@ import mmengine
 import torch
 from mmengine.config import DictAction
 
-from svitt_mm.apis import load_eval_model, model_batch, register_all_modules
+from svitt_mm.apis import init_model, model_batch
+from svitt_mm.apis.cli import run_tool
 from svitt_mm.registry import DATASETS
 
 
@@ -97,8 +98,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    register_all_modules()
-    cfg, model = load_eval_model(args.config, args.checkpoint, args.cfg_options)
+    model = init_model(args.config, args.checkpoint, cfg_options=args.cfg_options)
+    cfg = model.cfg
     if not hasattr(model, 'contrastive_head'):
         raise SystemExit(f'error: {args.config} builds a {type(model).__name__}, which has no contrastive '
                          f'embeddings; caption contrasts need a retrieval model')
@@ -119,4 +120,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

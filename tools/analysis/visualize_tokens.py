@@ -38,13 +38,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.runner import load_checkpoint  # noqa: E402
 
-from svitt_mm.apis import load_config, register_all_modules  # noqa: E402
+from svitt_mm.apis import init_model, load_config, register_all_modules  # noqa: E402
+from svitt_mm.apis.cli import run_tool  # noqa: E402
 from svitt_mm.datasets.transforms.video_reading import VideoDecodeError  # noqa: E402
 from svitt_mm.models.attention.block_layout import block_adjacency  # noqa: E402
 from svitt_mm.models.attention.block_sparse import BlockSparseAttention  # noqa: E402
-from svitt_mm.registry import MODELS, TRANSFORMS  # noqa: E402
+from svitt_mm.registry import TRANSFORMS  # noqa: E402
 
 #: test-pipeline transforms that decode and resize the video (text and packing transforms are skipped)
 VIDEO_TRANSFORMS = ('OpenVideo', 'SampleFrames', 'DecodeVideoFrames', 'ClipResize')
@@ -91,13 +91,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
                         help='override config entries')
     return parser.parse_args(argv)
-
-
-def load_model(cfg: Config, checkpoint: str) -> torch.nn.Module:
-    """Build ``cfg.model``, load ``checkpoint`` (a ``state_dict`` checkpoint) and switch to eval mode."""
-    model = MODELS.build(cfg.model)
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
-    return model.eval()
 
 
 def eval_pipeline(cfg: Config) -> List[dict]:
@@ -302,7 +295,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         pipeline = eval_pipeline(cfg)
         frames = read_clip(args.video, pipeline)
         text = tokenize(pipeline, args.text) if args.text else (None, None)
-        model = load_model(cfg, args.checkpoint)
+        model = init_model(cfg, args.checkpoint)
         report = analyse(model, frames, *text)
     except (ValueError, KeyError, OSError, RuntimeError, VideoDecodeError) as error:
         raise SystemExit(f'error: {error}')
@@ -319,4 +312,4 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -1,7 +1,7 @@
 """Video question answering by generative answer ranking (SViTT / ALBEF style, no classifier)."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.model import BaseModel
@@ -12,6 +12,8 @@ from svitt_mm.models.text.answer_decoder import decoder_arch_from
 from svitt_mm.registry import BACKBONES, DECODERS, MODELS
 from svitt_mm.utils.text import clean_caption, load_tokenizer, read_answer_list
 
+from ..init_info import QuietInitInfo
+
 
 def aggregate_clips(scores: Tensor, aggregation: str) -> Tensor:
     """``scores [B, K, ...]`` over K clips -> ``[B, ...]`` by ``mean``, ``max`` or ``lse`` (logsumexp)."""
@@ -19,7 +21,7 @@ def aggregate_clips(scores: Tensor, aggregation: str) -> Tensor:
 
 
 @MODELS.register_module()
-class VideoQuestionAnswering(BaseModel):
+class VideoQuestionAnswering(QuietInitInfo, BaseModel):
     """SViTT's video QA model: video encoder -> question encoder (text layers, then fusion layers that
     cross-attend to the video tokens, with text-guided pruning as configured) -> answer decoder.
 
@@ -156,14 +158,14 @@ class VideoQuestionAnswering(BaseModel):
         loss = -(data_samples['answer_weights'] * log_likelihood).sum() / inputs.shape[0]
         return dict(loss_qa=loss)
 
-    def rank_answers(self, states: Tensor, question_mask: Tensor) -> Tensor:
-        """Index of the best candidate answer per question.
+    def score_answers(self, states: Tensor, question_mask: Tensor) -> Tuple[Tensor, Tensor]:
+        """The ``k = min(k_test, answers)`` candidate answers per question and their scores.
 
         ``states [B, K, Lq, C]`` (question fused with each of K clips), ``question_mask [B, Lq]`` ->
-        LongTensor ``[B]`` into ``self.answers``. (i) One decoder step on ``[CLS]`` gives each
-        candidate's first-token log-probability per clip; aggregated over clips, it picks the
-        ``k_test`` best candidates. (ii) Their full teacher-forced log-likelihoods (every token once)
-        per clip, aggregated over clips, decide.
+        (candidates LongTensor ``[B, k]`` into ``self.answers``, scores ``[B, k]``). (i) One decoder step
+        on ``[CLS]`` gives each candidate's first-token log-probability per clip; aggregated over clips,
+        it picks the ``k_test`` best candidates. (ii) Their scores are their full teacher-forced
+        log-likelihoods (every token once) per clip, aggregated over clips.
         """
         if not self.answers:
             raise ValueError('VideoQuestionAnswering: no answer list to rank; set model.answer_list (and '
@@ -178,7 +180,12 @@ class VideoQuestionAnswering(BaseModel):
         log_likelihood = self.answer_decoder.sequence_log_likelihood(
             self.candidate_ids[candidates], self.candidate_mask[candidates],
             flat_states.repeat_interleave(k, 0), flat_mask.repeat_interleave(k, 0))
-        scores = aggregate_clips(log_likelihood.view(batch, clips, k), self.clip_aggregation)
+        return top, aggregate_clips(log_likelihood.view(batch, clips, k), self.clip_aggregation)
+
+    def rank_answers(self, states: Tensor, question_mask: Tensor) -> Tensor:
+        """Index of the best candidate answer per question (the highest score of
+        :meth:`score_answers`): ``[B, K, Lq, C]``, ``[B, Lq]`` -> LongTensor ``[B]`` into ``self.answers``."""
+        top, scores = self.score_answers(states, question_mask)
         return top.gather(1, scores.argmax(dim=1, keepdim=True)).squeeze(1)
 
     def predict(self, inputs: Tensor, data_samples: dict) -> List[dict]:

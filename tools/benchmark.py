@@ -4,7 +4,8 @@ clips/s and peak memory, with ratios against the first (baseline) entry measured
     python tools/benchmark.py CONFIG [CONFIG ...] --frames 4 8 16 [--batch-size B] [--device cpu|cuda]
                               [--backward] [--compile] [--repeats N] [--warmup N] [--threads N]
                               [--out results.json] [--plot cost.png]
-    python tools/benchmark.py --op --frames 4 8 16 [--backward] [--ops OP[:key=value,...] ...] [--dtype bfloat16] ...
+    python tools/benchmark.py --op --frames 4 8 16 [--backward] [--ops OP[:key=value,...] ...] [--dtype bfloat16]
+                              [--pattern NAME[:key=value,...] ...] [--backend auto|triton|cpu_kernel|flex|gather ...]
     python tools/benchmark.py --data CONFIG [--batches 20] [--batch-size B] [--num-workers W]
 
 Config mode builds each config's video encoder (``model.vision_encoder``) with random weights
@@ -13,9 +14,13 @@ first. ``--op`` mode compares ``DenseAttention`` with the ``--ops`` sparse opera
 ``BlockSparseAttention``; e.g. ``CpuBlockSparseAttention`` on CPU, ``FlexBlockSparseAttention`` or
 ``TritonBlockSparseAttention`` for GPUs; ``NAME:key=value,...`` adds constructor arguments, e.g.
 ``TritonBlockSparseAttention:block_n=32``) on ``q, k, v`` of shape
-``[B, heads, 1 + tokens_per_frame * T, head_dim]`` (no position bias). ``--dtype`` casts the ``--op``
-inputs, and runs config mode under ``torch.autocast`` (mixed precision). Forward runs in eval mode
-(deterministic sparse patterns) under ``no_grad``; ``--backward`` adds forward+backward in train mode.
+``[B, heads, 1 + tokens_per_frame * T, head_dim]`` (no position bias). ``--pattern`` gives the
+``ATTENTION_PATTERNS`` entries the block-sparse operators use (default: ``LocalRandomBlocks`` with
+``--local-blocks``/``--random-blocks``), and ``--backend`` the backends ``BlockSparseAttention`` runs on
+(default ``auto``): one row per operator, pattern and backend, whose note names the backend that ran
+(``BlockSparseAttention.last_backend``). A named backend that cannot run a case is reported and skipped.
+``--dtype`` casts the ``--op`` inputs, and runs config mode under ``torch.autocast`` (mixed precision).
+Forward runs in eval mode (deterministic sparse patterns) under ``no_grad``; ``--backward`` adds forward+backward in train mode.
 The first call of each case is timed on its own (``first_call_s``: lazy initialisation and any
 ``torch.compile`` compilation), then ``--warmup`` more untimed calls; then ``torch.utils.benchmark.Timer``
 times ``--repeats`` calls in one block (after its own two warm-up calls, with the accelerator synchronised
@@ -49,7 +54,8 @@ from torch import Tensor, nn
 from torch.utils import benchmark
 
 from svitt_mm.apis import count_flops, peak_rss_mb, register_all_modules, retain_freed_memory
-from svitt_mm.registry import ATTENTION_OPS, BACKBONES
+from svitt_mm.apis.cli import run_tool
+from svitt_mm.registry import ATTENTION_OPS, ATTENTION_PATTERNS, BACKBONES
 
 PHASES = ('forward', 'forward_backward')
 DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
@@ -96,9 +102,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     op.add_argument('--block-size', type=int, default=56)
     op.add_argument('--local-blocks', type=int, default=1)
     op.add_argument('--random-blocks', type=int, default=3)
+    op.add_argument('--pattern', nargs='+', default=[], metavar='NAME[:key=value,...]',
+                    help='ATTENTION_PATTERNS entries for the block-sparse operators (default: LocalRandomBlocks '
+                         'with --local-blocks/--random-blocks), e.g. StridedBlocks:stride=4')
+    op.add_argument('--backend', nargs='+', default=['auto'], metavar='NAME',
+                    help="backends of BlockSparseAttention, one row each: auto (the dispatcher's choice), "
+                         'triton, cpu_kernel, flex, gather')
     args = parser.parse_args(argv)
     try:
         args.op_specs = [parse_op_spec(text) for text in args.ops]
+        args.pattern_specs = [parse_op_spec(text, '--pattern') for text in args.pattern]
     except ValueError as error:
         parser.error(str(error))
     if sum((args.op, bool(args.configs), args.data is not None)) != 1:
@@ -122,7 +135,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def parse_op_spec(text: str) -> Tuple[str, Dict[str, object]]:
+def parse_op_spec(text: str, flag: str = '--ops') -> Tuple[str, Dict[str, object]]:
     """``'NAME'`` or ``'NAME:key=value,key=value'`` -> ``(NAME, {key: value})``; values are Python
     literals (``block_n=32``, ``compile=False``)."""
     name, _, options = text.partition(':')
@@ -130,11 +143,11 @@ def parse_op_spec(text: str) -> Tuple[str, Dict[str, object]]:
     for item in filter(None, options.split(',')):
         key, sep, value = item.partition('=')
         if not sep or not key.strip().isidentifier():
-            raise ValueError(f'--ops {text!r}: expected NAME:key=value,..., got {item!r}')
+            raise ValueError(f'{flag} {text!r}: expected NAME:key=value,..., got {item!r}')
         try:
             kwargs[key.strip()] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError):
-            raise ValueError(f'--ops {text!r}: {key.strip()}={value.strip()!r} is not a Python '
+            raise ValueError(f'{flag} {text!r}: {key.strip()}={value.strip()!r} is not a Python '
                              'literal') from None
     return name, kwargs
 
@@ -259,12 +272,28 @@ def encoder_cases(args: argparse.Namespace, device: torch.device):
                    lambda out: out.tokens.float().sum() + out.pooled.float().sum(), list(encoder.parameters()))
 
 
+def op_configs(args: argparse.Namespace) -> List[Tuple[str, dict]]:
+    """``(label, ATTENTION_OPS config)`` per row: dense first, then each ``--ops`` entry with each
+    ``--pattern`` (``BlockSparseAttention`` also with each ``--backend``)."""
+    patterns = [(f' {text}', dict(pattern=dict(type=name, **kwargs)))
+                for text, (name, kwargs) in zip(args.pattern, args.pattern_specs)]
+    patterns = patterns or [('', dict(local_blocks=args.local_blocks, random_blocks=args.random_blocks))]
+    configs = [('DenseAttention', dict(type='DenseAttention'))]
+    for text, (name, kwargs) in zip(args.ops, args.op_specs):
+        backends = args.backend if name == 'BlockSparseAttention' else ['auto']
+        for pattern_text, pattern in patterns:
+            for backend in backends:
+                label = text + pattern_text + ('' if backends == ['auto'] else f' {backend}')
+                extra = {} if backend == 'auto' else dict(backend=backend)
+                cfg = dict(type=name, block_size=args.block_size, **pattern, **extra)
+                configs.append((label, dict(cfg, **kwargs)))
+    return configs
+
+
 def op_cases(args: argparse.Namespace, device: torch.device):
-    """Yield ``(name, frames, tokens, note, module, forward, loss, grad_tensors)`` per operator and T,
-    dense first."""
-    block = dict(block_size=args.block_size, local_blocks=args.local_blocks, random_blocks=args.random_blocks)
-    configs = [('DenseAttention', dict(type='DenseAttention'))] + [
-        (text, dict(block, type=name, **kwargs)) for text, (name, kwargs) in zip(args.ops, args.op_specs)]
+    """Yield ``(name, frames, tokens, note, module, forward, loss, grad_tensors)`` per :func:`op_configs` row
+    and T, dense first."""
+    configs = op_configs(args)
     for frames in args.frames:
         tokens = 1 + args.tokens_per_frame * frames
         generator = torch.Generator().manual_seed(args.seed)
@@ -305,7 +334,7 @@ def format_table(records: List[Dict[str, object]], baseline: str) -> str:
         lines.append(
             f'{r["frames"]:>3} {r["phase"]:<18}{r["name"]:<{width}}{r["tokens"]:>7}{r["gflops"]:>10.3f}'
             f'{r["ms"]:>10.2f}{r["clips_per_s"]:>9.2f}{peak:>9}{r["time_ratio"]:>10.3f}{flop_ratio:>11}'
-            f'{r["speedup"]:>9.2f}  {r["note"]}')
+            f'{r["speedup"]:>9.2f}  {r["note"]}' + (f'; ran {r["backend"]}' if 'backend' in r else ''))
     lines.append(f'ratios against {baseline} at the same T and phase, measured in this run; '
                  f'speed-up = baseline time / time; ms = mean per call; peak MB: CUDA allocator peak, '
                  f'CPU peak-RSS growth.')
@@ -402,6 +431,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     if args.op and unknown:
         raise SystemExit(f'benchmark: --ops {unknown} not registered in ATTENTION_OPS; known: '
                          f'{sorted(ATTENTION_OPS.module_dict)}')
+    unknown = [name for name, _ in args.pattern_specs if name not in ATTENTION_PATTERNS.module_dict]
+    if args.op and unknown:
+        raise SystemExit(f'benchmark: --pattern {unknown} not registered in ATTENTION_PATTERNS; known: '
+                         f'{sorted(ATTENTION_PATTERNS.module_dict)}')
+    from svitt_mm.models.attention import BACKENDS
+    unknown = [name for name in args.backend if name != 'auto' and name not in BACKENDS]
+    if args.op and unknown:
+        raise SystemExit(f'benchmark: --backend {unknown} are not backends; known: auto, {", ".join(BACKENDS)}')
     if args.data is not None:
         data = data_throughput(args)
         print(f"{data['config']}: {data['clips_per_s']:.1f} clips/s over {data['batches']} batches of "
@@ -418,16 +455,25 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     device = torch.device(args.device)
     phases = PHASES if args.backward else PHASES[:1]
     cases = op_cases(args, device) if args.op else encoder_cases(args, device)
-    names = ['DenseAttention', *args.ops] if args.op else [
+    names = [label for label, _ in op_configs(args)] if args.op else [
         osp.splitext(osp.basename(p))[0] for p in args.configs]
     total = len(args.frames) * len(names) * len(phases)
 
     records: List[Dict[str, object]] = []
     for name, frames, tokens, note, module, forward, loss, grad_tensors in cases:
         for phase in phases:
-            result = measure(module, forward, loss, grad_tensors, phase, args, device)
+            try:
+                result = measure(module, forward, loss, grad_tensors, phase, args, device)
+            except ValueError as error:  # --op: a backend named with --backend that cannot run this case
+                if not args.op:
+                    raise
+                total -= 1
+                print(f'{name} T={frames} {phase}: skipped ({error})', flush=True)
+                continue
             record = {'name': name, 'frames': frames, 'batch_size': args.batch_size, 'tokens': tokens,
                       'note': note, **result}
+            if args.op:  # which backend computed it (BlockSparseAttention.last_backend)
+                record['backend'] = getattr(module, 'last_backend', None) or 'dense'
             records.append(record)
             print(f'[{len(records)}/{total}] {name} T={frames} {phase}: {record["gflops"]:.3f} GFLOPs, '
                   f'{record["ms"]:.2f} ms (mean of {args.repeats})', flush=True)
@@ -451,4 +497,4 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -14,6 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from svitt_mm.registry import BACKBONES
 from svitt_mm.apis import count_flops, register_all_modules
+from svitt_mm.models.attention.flop_counting import flop_counting
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DENSE = osp.join(ROOT, 'configs/demo/dense_demo.py')
@@ -30,9 +31,10 @@ def benchmark():
 
 
 def math_path_flops(fn) -> int:
-    """FLOPs counted with attention decomposed into plain matrix products (independent of cost.py)."""
+    """FLOPs counted with attention decomposed into plain matrix products (independent of cost.py; the
+    block-sparse operators are told a count runs, so that they take their countable gather backend)."""
     counter = FlopCounterMode(display=False)
-    with sdpa_kernel(SDPBackend.MATH), counter:
+    with sdpa_kernel(SDPBackend.MATH), flop_counting(), counter:
         fn()
     return counter.get_total_flops()
 
@@ -194,3 +196,30 @@ def test_data_mode_iterates_the_demo_loader(benchmark, tmp_path):
     assert data['num_workers'] == 0 and data['clips_per_s'] > 0
     assert data['clips_per_s'] == pytest.approx(4 / (data['median_batch_wait_s'] * 2), rel=1.0)
     assert json.loads(out.read_text())['results'] == data
+
+
+OP_SHAPE = ['--heads', '2', '--head-dim', '16', '--tokens-per-frame', '16', '--block-size', '8']
+
+
+def test_rows_per_pattern_and_backend_name_what_ran(benchmark, capsys, monkeypatch):
+    monkeypatch.setenv('TRITON_INTERPRET', '0')  # triton cannot run here: its rows are skipped, not faked
+    results = benchmark.main(['--op', '--frames', '8', '--backward', *FAST, *OP_SHAPE,
+                              '--pattern', 'StridedBlocks:stride=4', 'LocalRandomBlocks:random_blocks=1',
+                              '--backend', 'gather', 'flex', 'triton'])
+    records = {(r['name'], r['phase']): r for r in results['results']}
+    strided = 'BlockSparseAttention StridedBlocks:stride=4'
+    assert records[f'{strided} gather', 'forward']['backend'] == 'gather'
+    assert records[f'{strided} flex', 'forward']['backend'] == 'flex'
+    assert (f'{strided} flex', 'forward_backward') not in records  # flex has no backward on CPU
+    assert not any('triton' in name for name, _ in records)
+    assert records['DenseAttention', 'forward']['backend'] == 'dense'
+    printed = capsys.readouterr().out
+    assert 'skipped (BlockSparseAttention: backend \'triton\' cannot compute' in printed
+    assert '; ran gather' in printed and '; ran flex' in printed
+
+
+def test_unknown_pattern_or_backend_is_a_readable_exit(benchmark):
+    with pytest.raises(SystemExit, match='--pattern .*NoSuchBlocks.* not registered'):
+        benchmark.main(['--op', '--frames', '1', *FAST, *OP_SHAPE, '--pattern', 'NoSuchBlocks'])
+    with pytest.raises(SystemExit, match="--backend \\['cuda_kernel'\\] are not backends"):
+        benchmark.main(['--op', '--frames', '1', *FAST, *OP_SHAPE, '--backend', 'cuda_kernel'])

@@ -153,8 +153,8 @@ def flex_local_attention(q: Tensor, k: Tensor, v: Tensor, block_index: Tensor, n
 
     ``pair_bias`` ``[B, H, M, block_size, G + S * block_size]`` holds the additive mask of every computed
     pair in the ``[M, bs] x [M, C]`` index tables of :func:`~..block_layout.key_token_index`
-    (:func:`~..logits.local_logit_mask`); ``score_mod`` looks each pair up there. ``attend`` runs the kernel (``flex_attention``, or its compiled
-    form; see :func:`compiled_flex_local_attention`).
+    (:func:`~..logits.local_logit_mask`); ``score_mod`` looks each pair up there. ``attend`` runs the kernel
+    (``flex_attention``, or its compiled form; see :func:`compiled_flex_local_attention`).
     """
     blocks = block_index.shape[0]
     num_local = q.shape[2] - num_global

@@ -1,4 +1,5 @@
-"""What the fused kernels (``cpu_kernel``, ``triton``) read besides ``q, k, v``, and their mask gradient.
+"""What the fused kernels (``cpu_kernel``, ``triton``) read besides ``q, k, v``, their mask gradient, and the
+Triton kernels' query tile.
 
 Where the gather backend copies every query block's keys and values, a fused kernel reads them in place
 through the layout's int32 key table (:func:`~..block_layout.key_tables`, ``-1`` where nothing is read), and
@@ -28,3 +29,8 @@ def mask_gradient(grad_pairs: Tensor, mask: Tensor) -> Tensor:
     """Gradient of the additive local mask ``[B or 1, H or 1, M, bs or 1, C]`` from a kernel's per-pair
     logit gradient ``[B, H, M, bs, C]``: summed over the mask's broadcast dimensions."""
     return grad_pairs.sum_to_size(mask.shape).to(mask.dtype)
+
+
+def query_tile(block_size: int) -> int:
+    """Query rows per Triton kernel program: the block rounded up to a power of two (at least 16, at most 64)."""
+    return min(64, max(16, 1 << (block_size - 1).bit_length()))

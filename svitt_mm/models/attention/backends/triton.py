@@ -25,16 +25,11 @@ from ..block_layout import BlockLayout, KeyTables
 from ..logits import row_logit_mask
 from .base import AttentionBackend, AttentionCall
 from .gather import global_attention
-from .kernel_inputs import kernel_local_mask, mask_gradient
+from .kernel_inputs import kernel_local_mask, mask_gradient, query_tile
 
 @functools.lru_cache(maxsize=None)
 def triton_installed() -> bool:
     return importlib.util.find_spec('triton') is not None
-
-
-def query_tile(block_size: int) -> int:
-    """Query rows per kernel program: the block rounded up to a power of two (at least 16, at most 64)."""
-    return min(64, max(16, 1 << (block_size - 1).bit_length()))
 
 
 def triton_interpreter_on() -> bool:

@@ -21,7 +21,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from .triton import query_tile
+from .kernel_inputs import query_tile
 
 @triton.jit
 def _dot(a, b, IEEE: tl.constexpr):

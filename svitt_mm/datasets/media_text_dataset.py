@@ -12,9 +12,10 @@ from mmengine.registry import DefaultScope
 from svitt_mm.utils.errors import MissingFileError
 
 from .broken_media import BrokenMediaMixin, format_broken
+from .worker_seeding import EpochSeededWorkers
 
 
-class MediaTextDataset(BrokenMediaMixin, BaseDataset):
+class MediaTextDataset(EpochSeededWorkers, BrokenMediaMixin, BaseDataset):
     """Media files paired with text, read from a JSON annotation file, with broken-media policies.
 
     Paths follow MMEngine's :class:`~mmengine.dataset.BaseDataset`: ``ann_file`` and the media folder
@@ -72,11 +73,18 @@ class MediaTextDataset(BrokenMediaMixin, BaseDataset):
             data_prefix[self.media_path_key] = media_root
         data_prefix.setdefault(self.media_path_key, '')
         self.check_media = check_media
+        self.init_worker_seeding()
         self.init_broken_media(on_broken_media, max_broken_retries, kwargs.get('test_mode', False),
                                decode_backend, check_at_build=check_media)
         scope = None if DefaultScope.get_current_instance() is not None else 'svitt_mm'
         with DefaultScope.overwrite_default_scope(scope):
             super().__init__(ann_file=ann_file, pipeline=list(pipeline), data_prefix=data_prefix, **kwargs)
+
+    def __getitem__(self, idx: int) -> Any:
+        """The sample (after the broken-media policy), drawn in a worker from generators seeded for this
+        epoch (:class:`~svitt_mm.datasets.worker_seeding.EpochSeededWorkers`)."""
+        self.reseed_worker()
+        return super().__getitem__(idx)
 
     @property
     def media_root(self) -> str:

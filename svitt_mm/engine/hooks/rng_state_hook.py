@@ -5,16 +5,27 @@ run (dropout masks, random attention blocks, random frame offsets), not those th
 would have drawn next. This hook stores the python, numpy, torch (and CUDA) generator states in each
 checkpoint and puts them back when training resumes. The data order needs nothing: MMEngine's
 ``DefaultSampler`` shuffles with a generator seeded by ``seed + epoch``.
+
+The data-loader workers' generators are not in the checkpoint: before each training epoch the hook tells
+the training datasets the epoch, and their workers re-seed from ``(seed, epoch, rank, worker id)``
+(:mod:`svitt_mm.datasets.worker_seeding`), so persistent workers draw in epoch k what fresh workers of a
+run resumed at epoch k draw; and it keeps the main process's torch stream aligned where persistent
+workers would make a resumed run draw one base seed more (see :meth:`RNGStateHook.before_train_epoch`).
+Iteration-based loops need neither: on resume MMEngine replays the batches already trained, through
+workers started as in the first run.
 """
 from __future__ import annotations
 
 import random
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
+from mmengine.dataset import ConcatDataset
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
+from mmengine.runner import EpochBasedTrainLoop
+from torch.utils.data import Dataset
 
 from svitt_mm.registry import HOOKS
 
@@ -48,6 +59,14 @@ def restore_rng_state(state: Dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state['cuda'])
 
 
+def leaf_datasets(dataset: Dataset) -> List[Dataset]:
+    """``dataset``, or the datasets a ``ConcatDataset`` (MMEngine's or torch's) joins, recursively."""
+    children = getattr(dataset, 'datasets', None)
+    if isinstance(dataset, ConcatDataset) or isinstance(children, (list, tuple)):
+        return [leaf for child in children for leaf in leaf_datasets(child)]
+    return [dataset]
+
+
 @HOOKS.register_module()
 class RNGStateHook(Hook):
     """Save the global RNG states with every checkpoint; restore them when training resumes.
@@ -79,3 +98,17 @@ class RNGStateHook(Hook):
         if self._pending is not None and runner.iter > 0:
             restore_rng_state(self._pending)
         self._pending = None
+
+    def before_train_epoch(self, runner) -> None:
+        if not isinstance(runner.train_loop, EpochBasedTrainLoop):
+            return
+        loader = runner.train_loop.dataloader
+        for dataset in leaf_datasets(loader.dataset):
+            if hasattr(dataset, 'set_worker_epoch'):
+                dataset.set_worker_epoch(runner.seed, runner.epoch, runner.rank)
+        if loader.num_workers > 0 and loader.persistent_workers and loader._iterator is not None:
+            # A new loader iterator draws its workers' base seed from the global torch generator: every
+            # epoch without persistent workers, but with them only the first epoch of a run, which for a
+            # resumed run is a later epoch than for the uninterrupted one. Draw as a new iterator would, so
+            # that the main process's stream (dropout, random attention blocks) is the same in both runs.
+            torch.empty((), dtype=torch.int64).random_(generator=loader.generator)

@@ -18,7 +18,12 @@ from svitt_mm.utils.errors import InputFileError, MissingFileError, UserError
 
 PICKLE_SUFFIXES = ('.pth', '.pt', '.bin', '.ckpt')
 WEIGHT_SUFFIXES = ('.safetensors',) + PICKLE_SUFFIXES
-_UNPICKLER_REASON = re.compile(r'WeightsUnpickler error:\s*([^\n]+)')
+# the line of torch's refusal that names what was refused (the rest advises weights_only=False)
+_UNPICKLER_REASON = re.compile(r'WeightsUnpickler error:\s*([^\n]+)|^(Trying to load unsupported GLOBAL [^\n]+)'
+                               r'|^(Unsupported global: [^\n]+)', re.M)
+# what torch says of a cut-off zip checkpoint, or of a file that is no checkpoint at all
+_NOT_A_CHECKPOINT = re.compile(r'PytorchStreamReader|central directory|Ran out of input|invalid load key|'
+                               r'unexpected EOF|HeaderTooSmall|InvalidHeader|MetadataIncompleteBuffer')
 
 
 class UnsafeCheckpointError(UserError, ValueError):
@@ -27,7 +32,7 @@ class UnsafeCheckpointError(UserError, ValueError):
 
 def _refusal(path: str, what: str, error: Exception) -> UnsafeCheckpointError:
     match = _UNPICKLER_REASON.search(str(error))
-    reason = (match.group(1) if match else str(error).splitlines()[0]).strip()
+    reason = (next(group for group in match.groups() if group) if match else str(error).splitlines()[0]).strip()
     reason = reason if len(reason) <= 160 else reason[:157] + '...'
     return UnsafeCheckpointError(
         f'{path}: refusing to load {what}: the file holds pickled Python objects that torch\'s safe loader '
@@ -38,14 +43,24 @@ def _refusal(path: str, what: str, error: Exception) -> UnsafeCheckpointError:
         f'weights.safetensors instead.')
 
 
-def load_weights_file(path: str, what: str = 'weights') -> Any:
+def _is_pickle_or_zip(path: str) -> bool:
+    """Whether ``path`` starts as ``torch.save`` files do: a zip archive, or a pickle (protocol >= 2)."""
+    with open(path, 'rb') as f:
+        head = f.read(4)
+    return head.startswith(b'PK\x03\x04') or head[:1] == b'\x80'
+
+
+def load_weights_file(path: str, what: str = 'weights', map_location: Any = 'cpu') -> Any:
     """The content of a ``.safetensors`` file (a dict of tensors) or of a pickled torch file read with
-    ``torch.load(weights_only=True)`` on the CPU.
+    ``torch.load(weights_only=True)`` (passed explicitly, so that no environment variable such as
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` can turn safe loading off), on ``map_location``.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
-        UnsafeCheckpointError: the pickle needs objects safe loading refuses (e.g. it would run code).
-        ValueError: unsupported suffix or unreadable file; the message names the file.
+        MissingFileError: ``path`` does not exist.
+        UnsafeCheckpointError: the pickle needs objects safe loading refuses (e.g. it would run code); the
+            message names the file and the refused global.
+        InputFileError: unsupported suffix, or a truncated or otherwise unreadable file; the message names
+            the file.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -57,13 +72,20 @@ def load_weights_file(path: str, what: str = 'weights') -> Any:
     try:
         if suffix == '.safetensors':
             from safetensors.torch import load_file
-            return load_file(path, device='cpu')
-        return torch.load(path, map_location='cpu', weights_only=True)
+            return load_file(path, device=str(map_location) if isinstance(map_location, (str, torch.device))
+                             else 'cpu')
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        raise _refusal(path, what, error) from None
+        if _is_pickle_or_zip(path):  # a refused class, function or opcode: unpickling could run code
+            raise _refusal(path, what, error) from None
+        raise InputFileError(f'{path}: cannot read {what}: it is not a PyTorch checkpoint (neither a zip '
+                             f'archive nor a pickle)') from None
     except Exception as error:  # report the file, not a deep unpickling traceback
-        raise InputFileError(f'{path}: cannot read {what} ({type(error).__name__}: '
-                         f'{str(error).splitlines()[0] if str(error) else ""})') from error
+        first_line = str(error).splitlines()[0] if str(error) else ''
+        hint = (' - the file is truncated (an interrupted copy or download?) or is not a PyTorch checkpoint'
+                if _NOT_A_CHECKPOINT.search(str(error)) else '')
+        raise InputFileError(f'{path}: cannot read {what} ({type(error).__name__}: {first_line}){hint}'
+                             ) from error
 
 
 def check_shapes(pairs: Iterable[Tuple[str, Sequence[int], Sequence[int]]], owner: str) -> None:

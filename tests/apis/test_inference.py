@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from conftest import run_tool
-from svitt_mm.apis import (TextEmbeddings, VideoEmbeddings, encode_texts, encode_videos, init_model,
-                           rank_videos)
+from svitt_mm.apis import (TextEmbeddings, VideoEmbeddings, answer_questions, encode_texts, encode_videos,
+                           init_model, model_batch, rank_videos)
 from svitt_mm.datasets.transforms import VideoDecodeError
+from svitt_mm.registry import DATASETS
 
 
 def sample_videos():
@@ -125,3 +126,25 @@ def test_tools_test_refuses_another_architecture_unless_load_strict_false(traine
     assert 'do not match the model exactly' in proc.stdout + proc.stderr
     assert 'missing (left as initialised)' in proc.stdout + proc.stderr
 
+
+
+def test_answer_questions_ranks_as_the_qa_evaluation_does(trained_model):
+    paths = trained_model['paths']
+    options = {'model.answer_list': paths['answer_list'], 'model.vision_encoder.num_layers': 1,
+               'model.vision_encoder.prune_layers': (0,), 'test_dataloader.dataset.ann_file': paths['qa_test'],
+               'test_dataloader.dataset.media_root': paths['media_root'],
+               'test_dataloader.dataset.answer_list': paths['answer_list']}
+    torch.manual_seed(0)
+    model = init_model(osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs', 'demo',
+                                'svitt_qa_demo.py'), cfg_options=options)
+    dataset = DATASETS.build(model.cfg.test_dataloader.dataset)
+    items = [dataset[i] for i in range(4)]
+    with torch.no_grad():
+        expected = [p['pred_answer'] for p in model.predict(**model_batch(model, items))]
+    infos = [dataset.get_data_info(i) for i in range(4)]
+    answers = answer_questions(model, [info['video_path'] for info in infos], [info['question'] for info in infos],
+                               top_k=3, progress=False)
+    assert [ranked[0][0] for ranked in answers] == expected
+    assert all(len(ranked) == 3 and ranked[0][1] >= ranked[1][1] >= ranked[2][1] for ranked in answers)
+    with pytest.raises(ValueError, match='one question per video'):
+        answer_questions(model, [infos[0]['video_path']], [], progress=False)

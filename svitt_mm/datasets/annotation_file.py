@@ -9,7 +9,8 @@ from svitt_mm.utils.errors import InputFileError
 
 
 def require_keys(path: str, index: int, entry: Any, keys: Sequence[str]) -> Dict[str, Any]:
-    """``entry`` (entry ``index`` of ``path``) as a dict holding ``keys``; raises :class:`~svitt_mm.utils.errors.InputFileError` (a ``ValueError``) if not."""
+    """``entry`` (entry ``index`` of ``path``) as a dict holding ``keys``; raises
+    :class:`~svitt_mm.utils.errors.InputFileError` (a ``ValueError``) if not."""
     if not isinstance(entry, dict):
         raise InputFileError(f'{path}: entry {index} must be an object with {", ".join(map(repr, keys))}, '
                          f'got {type(entry).__name__}')
@@ -24,8 +25,8 @@ def media_path(path: str, index: int, key: str, value: Any, media_root: str) -> 
     must be a non-empty string naming a file inside ``media_root`` (absolute or relative to it).
 
     Raises:
-        InputFileError: (a ``ValueError``) ``value`` is not a non-empty string, or it leaves ``media_root`` (``../x.mp4``, an
-            absolute path elsewhere).
+        InputFileError: (a ``ValueError``) ``value`` is not a non-empty string, or it leaves
+            ``media_root`` (``../x.mp4``, an absolute path elsewhere).
     """
     if not isinstance(value, str) or not value.strip():
         raise InputFileError(f'{path}: entry {index}: "{key}" must be a non-empty path string, got {value!r}')
@@ -40,7 +41,8 @@ def text_list(path: str, index: int, key: str, value: Any) -> List[str]:
     """``value`` (``entry[index][key]`` of ``path``: a string or a list of strings) as a list of strings.
 
     Raises:
-        InputFileError: (a ``ValueError``) not a non-empty string or a non-empty list of non-empty strings; names the item.
+        InputFileError: (a ``ValueError``) not a non-empty string or a non-empty list of non-empty
+            strings; names the item.
     """
     where = f'{path}: entry {index}'
     texts = [value] if isinstance(value, str) else value

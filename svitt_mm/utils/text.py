@@ -68,6 +68,22 @@ def load_tokenizer(spec: str, setting: str):
     return tokenizer
 
 
+def read_json(path: str, what: str = 'annotation file') -> Any:
+    """The JSON value in ``path`` (``what`` names the file in messages).
+
+    Raises:
+        MissingFileError: (a ``FileNotFoundError``) ``path`` does not exist.
+        InputFileError: (a ``ValueError``) malformed JSON.
+    """
+    if not os.path.isfile(path):
+        raise MissingFileError(f'{what} not found: {path}')
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputFileError(f'{path}: malformed JSON ({err})') from None
+
+
 def read_json_list(path: str, expected: str) -> List[Any]:
     """The JSON list in ``path``; ``expected`` describes an entry for the error message.
 
@@ -75,13 +91,7 @@ def read_json_list(path: str, expected: str) -> List[Any]:
         MissingFileError: (a ``FileNotFoundError``) ``path`` does not exist.
         InputFileError: (a ``ValueError``) malformed JSON, or the top level is not a list.
     """
-    if not os.path.isfile(path):
-        raise MissingFileError(f'annotation file not found: {path}')
-    try:
-        with open(path, encoding='utf-8') as f:
-            entries = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputFileError(f'{path}: malformed JSON ({err})') from None
+    entries = read_json(path)
     if not isinstance(entries, list):
         raise InputFileError(f'{path}: expected a JSON list of {expected} objects, got {type(entries).__name__}')
     return entries

@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from svitt_mm.utils import register_safe_checkpoint_globals
+from svitt_mm.utils.safe_resume import register_safe_checkpoint_globals
 from tool_helpers import ROOT, data_options, run_checked, tool_env, write_tiny_config
 
 register_safe_checkpoint_globals()  # the checkpoints are read with weights_only=True, as on resume

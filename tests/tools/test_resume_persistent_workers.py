@@ -9,7 +9,7 @@ import sys
 
 import torch
 
-from svitt_mm.utils import register_safe_checkpoint_globals
+from svitt_mm.utils.safe_resume import register_safe_checkpoint_globals
 from test_fault_tolerance import _kill_after_first_checkpoint
 from tool_helpers import ROOT, data_options, run_checked, tool_env
 

@@ -12,17 +12,22 @@ import argparse
 import json
 from typing import Dict, List
 
+from svitt_mm.apis.cli import run_tool
+from svitt_mm.utils.errors import InputFileError
+from svitt_mm.utils.text import read_json
 
-def convert_anet_captions(annotations: Dict[str, Dict], video_ext: str = '.mp4') -> List[Dict]:
+
+def convert_anet_captions(annotations: Dict[str, Dict], video_ext: str = '.mp4',
+                          source: str = 'input') -> List[Dict]:
     """``{"v_<id>": {"timestamps", "sentences"}}`` -> ``[{"video", "caption": [str]}]`` (input order)."""
     entries = []
     for video, record in annotations.items():
         for key in ('timestamps', 'sentences'):
             if key not in record:
-                raise ValueError(f'video {video!r} has no "{key}" key')
+                raise InputFileError(f'{source}: video {video!r} has no "{key}" key')
         if len(record['timestamps']) != len(record['sentences']):
-            raise ValueError(f'video {video!r}: {len(record["timestamps"])} timestamps but '
-                             f'{len(record["sentences"])} sentences')
+            raise InputFileError(f'{source}: video {video!r}: {len(record["timestamps"])} timestamps but '
+                                 f'{len(record["sentences"])} sentences')
         ordered = sorted(zip(record['timestamps'], range(len(record['sentences'])), record['sentences']))
         entries.append(dict(video=video + video_ext, caption=[text.strip() for _, _, text in ordered]))
     return entries
@@ -34,12 +39,11 @@ def main() -> None:
     parser.add_argument('output', help='output JSON (e.g. data/anet/anno/anet_ret_train.json)')
     parser.add_argument('--video-ext', default='.mp4', help='suffix added to the video ids')
     args = parser.parse_args()
-    with open(args.source, encoding='utf-8') as f:
-        entries = convert_anet_captions(json.load(f), args.video_ext)
+    entries = convert_anet_captions(read_json(args.source, 'ActivityNet Captions file'), args.video_ext, args.source)
     with open(args.output, 'w', encoding='utf-8') as f:
         json.dump(entries, f)
     print(f'{args.output}: {len(entries)} videos')
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -12,14 +12,19 @@ import argparse
 import json
 from typing import Dict, List
 
+from svitt_mm.apis.cli import run_tool
+from svitt_mm.utils.errors import InputFileError
+from svitt_mm.utils.text import read_json
 
-def convert_didemo(moments: List[Dict], video_ext: str = '') -> List[Dict]:
+
+def convert_didemo(moments: List[Dict], video_ext: str = '',
+                   source: str = 'input') -> List[Dict]:
     """Group ``moments`` by video into ``[{"video", "caption": [str]}]`` (videos in first-seen order)."""
     by_video: Dict[str, List] = {}
     for index, moment in enumerate(moments):
         for key in ('video', 'description', 'times'):
             if key not in moment:
-                raise ValueError(f'moment {index} has no "{key}" key')
+                raise InputFileError(f'{source}: moment {index} has no "{key}" key')
         start = min(segment[0] for segment in moment['times'])
         by_video.setdefault(moment['video'], []).append((start, index, moment['description'].strip()))
     return [dict(video=video + video_ext, caption=[text for _, _, text in sorted(sentences)])
@@ -32,12 +37,11 @@ def main() -> None:
     parser.add_argument('output', help='output JSON (e.g. data/didemo/anno/didemo_ret_train.json)')
     parser.add_argument('--video-ext', default='', help='suffix added to the video names, e.g. .mp4')
     args = parser.parse_args()
-    with open(args.source, encoding='utf-8') as f:
-        entries = convert_didemo(json.load(f), args.video_ext)
+    entries = convert_didemo(read_json(args.source, 'DiDeMo annotation file'), args.video_ext, args.source)
     with open(args.output, 'w', encoding='utf-8') as f:
         json.dump(entries, f)
     print(f'{args.output}: {len(entries)} videos')
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

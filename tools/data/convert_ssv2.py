@@ -14,10 +14,15 @@ import argparse
 import json
 from typing import Dict, List
 
+from svitt_mm.apis.cli import run_tool
+from svitt_mm.utils.errors import InputFileError
+from svitt_mm.utils.text import read_json
+
 CAPTION_KINDS = ('label', 'template')
 
 
-def convert_ssv2(records: List[Dict], caption: str = 'label', video_ext: str = '.webm') -> List[Dict]:
+def convert_ssv2(records: List[Dict], caption: str = 'label', video_ext: str = '.webm',
+                 source: str = 'input') -> List[Dict]:
     """SSv2 records -> ``[{"video", "caption": str}]`` with ``caption`` in ``('label', 'template')``."""
     if caption not in CAPTION_KINDS:
         raise ValueError(f'caption must be one of {CAPTION_KINDS}, got {caption!r}')
@@ -25,7 +30,7 @@ def convert_ssv2(records: List[Dict], caption: str = 'label', video_ext: str = '
     for index, record in enumerate(records):
         for key in ('id', caption):
             if key not in record:
-                raise ValueError(f'record {index} has no "{key}" key')
+                raise InputFileError(f'{source}: record {index} has no "{key}" key')
         text = record[caption].replace('[', '').replace(']', '')
         entries.append(dict(video=str(record['id']) + video_ext, caption=text))
     return entries
@@ -38,12 +43,11 @@ def main() -> None:
     parser.add_argument('--caption', choices=CAPTION_KINDS, default='label')
     parser.add_argument('--video-ext', default='.webm', help='suffix added to the video ids')
     args = parser.parse_args()
-    with open(args.source, encoding='utf-8') as f:
-        entries = convert_ssv2(json.load(f), args.caption, args.video_ext)
+    entries = convert_ssv2(read_json(args.source, 'SSv2 annotation file'), args.caption, args.video_ext, args.source)
     with open(args.output, 'w', encoding='utf-8') as f:
         json.dump(entries, f)
     print(f'{args.output}: {len(entries)} videos')
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

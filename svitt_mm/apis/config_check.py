@@ -12,8 +12,10 @@ are reported with their key path and close matches (``difflib``)::
 
 Value checks (all problems are reported together):
 
-* ``keep_rate`` of a token pruner must be in ``(0, 1]``;
-* ``block_size`` of an attention operator must be an int in ``[1, tokens per frame * frames]``, where the
+* every argument a part declares a check for (its class's ``argument_checks``, see
+  :mod:`svitt_mm.utils.arg_checks`: keep rates, block counts, layers, frame counts ...), with the words its
+  constructor would use;
+* ``block_size`` of an attention operator must be at most ``tokens per frame * frames``, where the
   tokens per frame come from the enclosing encoder's ``img_size`` / ``patch_size`` and the frames are the
   largest ``num_frames`` of the config's ``SampleFrames`` steps (else the encoder's ``max_frames``).
 
@@ -29,6 +31,7 @@ from mmengine.registry import Registry
 
 from svitt_mm import registry as svitt_registry
 from svitt_mm.registry import registries_for_key
+from svitt_mm.utils.arg_checks import argument_problems
 from svitt_mm.utils.errors import UserError
 
 #: every svitt_mm registry, for types at key paths that no registry claims
@@ -110,20 +113,27 @@ def _value_problems(cfg: dict) -> List[str]:
         if isinstance(node.get('img_size'), int) and isinstance(node.get('patch_size'), int):
             encoders[path] = node
         kinds = registries_for_key(path)
-        if svitt_registry.TOKEN_PRUNERS in kinds and 'keep_rate' in node:
-            rate = node['keep_rate']
-            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 < rate <= 1.0:
-                problems.append(f'{path}.keep_rate: {rate!r} must be a number in (0, 1] (the share of '
-                                f'tokens kept)')
+        part = _registered_class(kinds or ALL_REGISTRIES, node.get('type'))
+        problems.extend(argument_problems(getattr(part, 'argument_checks', {}), node, path))
         if svitt_registry.ATTENTION_OPS in kinds and 'block_size' in node:
             problems.extend(_block_size_problems(path, node['block_size'], encoders, frames))
     return problems
 
 
+def _registered_class(registries: Sequence[Registry], name: Any) -> Optional[type]:
+    """The class registered as ``name`` in the first of ``registries`` that knows it, else ``None``."""
+    if not isinstance(name, str):
+        return None
+    for registry in registries:
+        if _is_registered(registry, name):
+            return registry.get(name)
+    return None
+
+
 def _block_size_problems(path: str, size: Any, encoders: Dict[str, dict],
                          frames: Optional[int]) -> List[str]:
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        return [f'{path}.block_size: {size!r} must be an int >= 1']
+        return []  # the operator's declared check reports it
     owner = max((p for p in encoders if path.startswith(p + '.')), key=len, default=None)
     if owner is None:
         return []

@@ -85,10 +85,35 @@ def test_scoped_names_and_unmapped_paths():
     ('model.vision_encoder.attention.block_size', 0, 'model.vision_encoder.attention.block_size: 0 must be an '
                                                      'int >= 1'),
     ('model.vision_encoder.attention.block_size', 2.5, 'block_size: 2.5 must be an int >= 1'),
+    ('model.vision_encoder.attention.local_blocks', -1,
+     'model.vision_encoder.attention.local_blocks: -1 must be None or 0 or an odd int'),
+    ('model.vision_encoder.attention.random_blocks', -2,
+     'model.vision_encoder.attention.random_blocks: -2 must be None or an int >= 0'),
+    ('model.vision_encoder.attention.dense_threshold', 0, 'dense_threshold: 0 must be a number in (0, inf]'),
+    ('model.vision_encoder.max_frames', 0, 'model.vision_encoder.max_frames: 0 must be an int >= 1'),
+    ('model.vision_encoder.prune_layers', [3, -1], 'prune_layers: [3, -1] must be a list whose every item is an '
+                                                   'int >= 0'),
+    ('model.text_encoder.pruner.layer', -1, 'model.text_encoder.pruner.layer: -1 must be an int >= 0'),
+    ('model.text_encoder.fusion_layer', 1.5, 'model.text_encoder.fusion_layer: 1.5 must be an int >= 0'),
+    ('train_dataloader.dataset.pipeline.1.num_frames', 0,
+     'train_dataloader.dataset.pipeline[1].num_frames: 0 must be an int >= 1'),
 ])
 def test_bad_values(key, value, expected):
     problems = config_problems(demo(**{key: value}))
     assert len(problems) == 1 and expected in problems[0], problems
+
+
+def test_pattern_and_curriculum_arguments_are_checked_by_their_declarations():
+    pattern = dict(type='StridedBlocks', stride=1, local_blocks=2)
+    assert config_problems(demo(**{'model.vision_encoder.attention.pattern': pattern})) == [
+        'model.vision_encoder.attention.pattern.stride: 1 must be an int >= 2',
+        'model.vision_encoder.attention.pattern.local_blocks: 2 must be 0 or an odd int']
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'demo', 'svitt_curriculum_demo.py'))
+    cfg.merge_from_dict({'default_hooks.curriculum.curriculum.stages': [dict(begin=0, num_frames=4),
+                                                                        dict(begin=2, keep_rate=0.0)]})
+    problems = config_problems(cfg)
+    assert len(problems) == 1 and problems[0].startswith('default_hooks.curriculum.curriculum.stages: ')
+    assert problems[0].endswith('must be valid stages: stage 1: keep_rate must be a number in (0, 1], got 0.0')
 
 
 def test_block_size_bounded_by_the_clip():

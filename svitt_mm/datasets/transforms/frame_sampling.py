@@ -7,6 +7,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from svitt_mm.registry import TRANSFORMS
+from svitt_mm.utils.arg_checks import check_arguments, int_at_least
 
 SAMPLING_MODES = ('rand', 'middle')
 
@@ -83,12 +84,12 @@ class SampleFrames(BaseTransform):
         sampling: ``'rand'`` (training) or ``'middle'`` (deterministic, evaluation).
     """
 
+    argument_checks = dict(num_frames=int_at_least(1), num_clips=int_at_least(1))
+
     def __init__(self, num_frames: int, num_clips: int = 1, sampling: str = 'rand') -> None:
         if sampling not in SAMPLING_MODES:
             raise ValueError(f'SampleFrames: sampling must be one of {SAMPLING_MODES}, got {sampling!r}')
-        if num_frames < 1 or num_clips < 1:
-            raise ValueError(f'SampleFrames: num_frames and num_clips must be >= 1, got '
-                             f'num_frames={num_frames}, num_clips={num_clips}')
+        check_arguments(self, num_frames=num_frames, num_clips=num_clips)
         self.num_frames = num_frames
         self.num_clips = num_clips
         self.sampling = sampling

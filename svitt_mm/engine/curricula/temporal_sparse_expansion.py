@@ -2,30 +2,50 @@
 from __future__ import annotations
 
 import bisect
-from numbers import Real
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from svitt_mm.registry import CURRICULA
+from svitt_mm.utils.arg_checks import ArgumentError, Check, int_at_least, number_in, odd_or_zero
 
 Settings = Dict[str, Any]
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_rate(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and 0.0 < value <= 1.0
-
-
-# stage key -> (check, what a valid value is)
-STAGE_SETTINGS: Dict[str, Tuple[Callable[[Any], bool], str]] = {
-    'num_frames': (lambda v: _is_int(v) and v >= 1, 'an int >= 1'),
-    'keep_rate': (_is_rate, 'a number in (0, 1]'),
-    'text_keep_rate': (_is_rate, 'a number in (0, 1]'),
-    'local_blocks': (lambda v: _is_int(v) and v >= 0 and (v == 0 or v % 2 == 1), '0 or an odd int'),
-    'random_blocks': (lambda v: _is_int(v) and v >= 0, 'an int >= 0'),
+# stage key -> its check (None, or what a valid value is)
+STAGE_SETTINGS: Dict[str, Check] = {
+    'num_frames': int_at_least(1),
+    'keep_rate': number_in(0, 1, low_open=True),
+    'text_keep_rate': number_in(0, 1, low_open=True),
+    'local_blocks': odd_or_zero,
+    'random_blocks': int_at_least(0),
 }
+
+
+def stages_problem(stages: Any) -> Optional[str]:
+    """The first thing wrong with a ``stages`` list (see :class:`TemporalSparseExpansion`), or ``None``."""
+    if not isinstance(stages, Sequence) or isinstance(stages, (str, bytes)) or not stages:
+        return f'stages must be a non-empty list of dicts, got {stages!r}'
+    previous = None
+    for index, stage in enumerate(stages):
+        if not isinstance(stage, dict):
+            return f'stage {index} must be a dict, got {stage!r}'
+        begin = stage.get('begin')
+        if int_at_least(0)(begin):
+            return f'stage {index} needs begin = an int >= 0, got {begin!r}'
+        if index == 0 and begin != 0:
+            return f'stage 0 must begin at 0, got begin={begin}'
+        if index and begin <= previous:
+            return (f'stage {index} begins at {begin}, not after stage {index - 1} (begin={previous}); begins '
+                    f'must strictly increase')
+        for key, value in stage.items():
+            if key == 'begin':
+                continue
+            if key not in STAGE_SETTINGS:
+                return f'stage {index} has unknown key {key!r}; a stage may set begin, {", ".join(STAGE_SETTINGS)}'
+            expected = STAGE_SETTINGS[key](value)
+            if expected:
+                return f'stage {index}: {key} must be {expected}, got {value!r}'
+        previous = begin
+    return None
 
 
 @CURRICULA.register_module()
@@ -48,34 +68,16 @@ class TemporalSparseExpansion:
         by_epoch: ``begin`` counts epochs (else iterations).
     """
 
+    argument_checks = dict(stages=lambda stages: stages_problem(stages) and f'valid stages: {stages_problem(stages)}')
+
     def __init__(self, stages: Sequence[dict], by_epoch: bool = True) -> None:
-        name = type(self).__name__
-        if not isinstance(stages, Sequence) or isinstance(stages, (str, bytes)) or not stages:
-            raise ValueError(f'{name}: stages must be a non-empty list of dicts, got {stages!r}')
+        problem = stages_problem(stages)
+        if problem:
+            raise ArgumentError(f'{type(self).__name__}: {problem}')
         self.by_epoch = bool(by_epoch)
-        self.begins: List[int] = []
-        self.changes: List[Settings] = []
-        for index, stage in enumerate(stages):
-            if not isinstance(stage, dict):
-                raise ValueError(f'{name}: stage {index} must be a dict, got {stage!r}')
-            begin = stage.get('begin')
-            if not _is_int(begin) or begin < 0:
-                raise ValueError(f'{name}: stage {index} needs begin = an int >= 0, got {begin!r}')
-            if index == 0 and begin != 0:
-                raise ValueError(f'{name}: stage 0 must begin at 0, got begin={begin}')
-            if index and begin <= self.begins[-1]:
-                raise ValueError(f'{name}: stage {index} begins at {begin}, not after stage {index - 1} '
-                                 f'(begin={self.begins[-1]}); begins must strictly increase')
-            changes = {key: value for key, value in stage.items() if key != 'begin'}
-            for key, value in changes.items():
-                if key not in STAGE_SETTINGS:
-                    raise ValueError(f'{name}: stage {index} has unknown key {key!r}; a stage may set '
-                                     f'begin, {", ".join(STAGE_SETTINGS)}')
-                check, expected = STAGE_SETTINGS[key]
-                if not check(value):
-                    raise ValueError(f'{name}: stage {index}: {key} must be {expected}, got {value!r}')
-            self.begins.append(begin)
-            self.changes.append(changes)
+        self.begins: List[int] = [stage['begin'] for stage in stages]
+        self.changes: List[Settings] = [{key: value for key, value in stage.items() if key != 'begin'}
+                                        for stage in stages]
 
     @property
     def num_stages(self) -> int:
@@ -95,7 +97,7 @@ class TemporalSparseExpansion:
 
     def stage_at(self, position: int) -> Tuple[int, Settings]:
         """``(stage index, settings)`` in force at epoch (or iteration) ``position`` (0-based)."""
-        if not _is_int(position) or position < 0:
+        if int_at_least(0)(position):
             raise ValueError(f'{type(self).__name__}.stage_at: position must be an int >= 0, '
                              f'got {position!r}')
         index = bisect.bisect_right(self.begins, position) - 1

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from svitt_mm.registry import ATTENTION_OPS, ATTENTION_PATTERNS
+from svitt_mm.utils.arg_checks import check_arguments, int_at_least, number_in, optional
 
 from .backends import BACKENDS, describe_call
 from .base import AttentionOp, PairBias
@@ -81,15 +82,20 @@ class BlockSparseAttention(AttentionOp):
     ``last_backend`` names what computed it (``'dense'`` when the pattern reached ``dense_threshold``).
     """
 
+    argument_checks = dict(
+        block_size=int_at_least(1), dense_threshold=number_in(0, float('inf'), low_open=True),
+        eval_seed=int_at_least(0),
+        # the shorthand, checked as LocalRandomBlocks checks it
+        local_blocks=optional(LocalRandomBlocks.argument_checks['local_blocks']),
+        random_blocks=optional(LocalRandomBlocks.argument_checks['random_blocks']))
+
     def __init__(self, block_size: int = 56, pattern: Union[BlockPattern, dict, None] = None,
                  backend: str = 'auto', dense_threshold: float = 0.35, eval_seed: int = 0,
                  local_blocks: Optional[int] = None, random_blocks: Optional[int] = None,
                  backend_options: Optional[Dict[str, dict]] = None) -> None:
         super().__init__()
-        if not isinstance(block_size, int) or block_size < 1:
-            raise ValueError(f'BlockSparseAttention: block_size must be a positive int, got {block_size!r}')
-        if not dense_threshold > 0:
-            raise ValueError(f'BlockSparseAttention: dense_threshold must be > 0, got {dense_threshold!r}')
+        check_arguments(self, block_size=block_size, dense_threshold=dense_threshold, eval_seed=eval_seed,
+                        local_blocks=local_blocks, random_blocks=random_blocks)
         if backend != 'auto':
             check_backend_name(backend, 'backend')
         for name in backend_options or {}:

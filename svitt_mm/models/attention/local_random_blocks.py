@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from svitt_mm.registry import ATTENTION_PATTERNS
+from svitt_mm.utils.arg_checks import check_arguments, int_at_least, odd_or_zero
 
 from .block_layout import num_slots, sparse_block_index
 from .block_pattern import BlockPattern
@@ -26,12 +27,10 @@ class LocalRandomBlocks(BlockPattern):
         random_blocks: random blocks per query block, ``>= 0``.
     """
 
+    argument_checks = dict(local_blocks=odd_or_zero, random_blocks=int_at_least(0))
+
     def __init__(self, local_blocks: int = 1, random_blocks: int = 3) -> None:
-        if not isinstance(local_blocks, int) or local_blocks < 0 or (local_blocks and local_blocks % 2 == 0):
-            raise ValueError(f'LocalRandomBlocks: local_blocks must be 0 or an odd positive int, '
-                             f'got {local_blocks!r}')
-        if not isinstance(random_blocks, int) or random_blocks < 0:
-            raise ValueError(f'LocalRandomBlocks: random_blocks must be a non-negative int, got {random_blocks!r}')
+        check_arguments(self, local_blocks=local_blocks, random_blocks=random_blocks)
         self.local_blocks = local_blocks
         self.random_blocks = random_blocks
 

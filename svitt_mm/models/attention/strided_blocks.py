@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from svitt_mm.registry import ATTENTION_PATTERNS
+from svitt_mm.utils.arg_checks import check_arguments, int_at_least, odd_or_zero
 
 from .block_layout import window_mask
 from .block_pattern import BlockPattern
@@ -24,11 +25,10 @@ class StridedBlocks(BlockPattern):
         local_blocks: window size in blocks, 0 or odd.
     """
 
+    argument_checks = dict(stride=int_at_least(2), local_blocks=odd_or_zero)
+
     def __init__(self, stride: int = 4, local_blocks: int = 1) -> None:
-        if not isinstance(stride, int) or stride < 2:
-            raise ValueError(f'StridedBlocks: stride must be an int >= 2, got {stride!r}')
-        if not isinstance(local_blocks, int) or local_blocks < 0 or (local_blocks and local_blocks % 2 == 0):
-            raise ValueError(f'StridedBlocks: local_blocks must be 0 or an odd positive int, got {local_blocks!r}')
+        check_arguments(self, stride=stride, local_blocks=local_blocks)
         self.stride = stride
         self.local_blocks = local_blocks
 

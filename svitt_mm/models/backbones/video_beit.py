@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from svitt_mm.registry import ATTENTION_OPS, BACKBONES, TOKEN_PRUNERS
+from svitt_mm.utils.arg_checks import check_arguments, each, int_at_least, number_in, optional
 
 from ..architecture_check import VIDEO_BEIT_SETTINGS
 from ..init_info import QuietInitInfo
@@ -143,6 +144,12 @@ class VideoBEiT(QuietInitInfo, BaseModule):
     """
 
     architecture_settings = VIDEO_BEIT_SETTINGS  # what strict loading compares (architecture_check)
+    # architecture values may be left to a pretrained folder's config.json (None)
+    argument_checks = dict(
+        img_size=optional(int_at_least(1)), patch_size=optional(int_at_least(1)),
+        embed_dims=optional(int_at_least(1)), num_layers=optional(int_at_least(1)),
+        num_heads=optional(int_at_least(1)), max_frames=int_at_least(1), tubelet_size=int_at_least(1),
+        prune_layers=each(int_at_least(0)), drop_path_rate=number_in(0, 1, high_open=True))
 
     def __init__(self, img_size: Optional[int] = None, patch_size: Optional[int] = None,
                  in_channels: Optional[int] = None, embed_dims: Optional[int] = None,
@@ -154,6 +161,9 @@ class VideoBEiT(QuietInitInfo, BaseModule):
                  token_order: str = 'raster', pretrained: Optional[str] = None, with_cp: bool = False,
                  strict: bool = True, init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        check_arguments(self, img_size=img_size, patch_size=patch_size, embed_dims=embed_dims,
+                        num_layers=num_layers, num_heads=num_heads, max_frames=max_frames,
+                        tubelet_size=tubelet_size, prune_layers=prune_layers, drop_path_rate=drop_path_rate)
         arch = resolve_beit_architecture(dict(
             img_size=img_size, patch_size=patch_size, in_channels=in_channels, embed_dims=embed_dims,
             num_layers=num_layers, num_heads=num_heads, mlp_ratio=mlp_ratio, norm_eps=norm_eps), pretrained,
@@ -164,9 +174,8 @@ class VideoBEiT(QuietInitInfo, BaseModule):
         if img_size % patch_size:
             raise ValueError(f'img_size={img_size} is not divisible by patch_size={patch_size}')
         check_token_order(token_order)
-        if not isinstance(tubelet_size, int) or tubelet_size < 1 or max_frames % tubelet_size:
-            raise ValueError(f'tubelet_size={tubelet_size!r} must be a positive int that divides '
-                             f'max_frames={max_frames}')
+        if max_frames % tubelet_size:
+            raise ValueError(f'tubelet_size={tubelet_size!r} must divide max_frames={max_frames}')
         prune_layers = tuple(sorted(set(int(i) for i in prune_layers)))
         if prune_layers and pruner is None:
             raise ValueError(f'prune_layers={prune_layers} needs a pruner config (pruner=None)')

@@ -7,6 +7,8 @@ from typing import Optional
 import torch
 from torch import Tensor, nn
 
+from svitt_mm.utils.arg_checks import check_arguments, number_in
+
 
 class TokenPruner(nn.Module):
     """Keep ``ceil(keep_rate * N)`` of ``N`` local tokens.
@@ -17,10 +19,11 @@ class TokenPruner(nn.Module):
     their current order.
     """
 
+    argument_checks = dict(keep_rate=number_in(0, 1, low_open=True))
+
     def __init__(self, keep_rate: float) -> None:
         super().__init__()
-        if not 0.0 < keep_rate <= 1.0:
-            raise ValueError(f'{type(self).__name__}: keep_rate must be in (0, 1], got {keep_rate!r}')
+        check_arguments(self, keep_rate=keep_rate)
         self.keep_rate = float(keep_rate)
 
     def num_keep(self, num_tokens: int) -> int:

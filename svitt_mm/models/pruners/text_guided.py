@@ -1,5 +1,6 @@
 """Text-guided visual token selection in the fusion encoder (SViTT's multimodal node sparsity)."""
 from svitt_mm.registry import TOKEN_PRUNERS
+from svitt_mm.utils.arg_checks import check_arguments, int_at_least
 
 from .base import TokenPruner
 
@@ -12,8 +13,9 @@ class TextGuidedPruner(TokenPruner):
     kept visual tokens (plus the visual [CLS], which the fusion encoder always keeps).
     """
 
+    argument_checks = dict(TokenPruner.argument_checks, layer=int_at_least(0))
+
     def __init__(self, keep_rate: float, layer: int = 0) -> None:
         super().__init__(keep_rate)
-        if layer < 0:
-            raise ValueError(f'TextGuidedPruner: layer must be >= 0, got {layer!r}')
+        check_arguments(self, layer=layer)
         self.layer = layer

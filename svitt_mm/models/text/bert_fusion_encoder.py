@@ -17,6 +17,7 @@ from torch.utils.checkpoint import checkpoint
 
 from svitt_mm.models.pruners import TokenPruner
 from svitt_mm.registry import BACKBONES, TOKEN_PRUNERS
+from svitt_mm.utils.arg_checks import check_arguments, int_at_least, number_in
 
 from ..architecture_check import BERT_FUSION_SETTINGS
 from ..init_info import QuietInitInfo
@@ -72,6 +73,8 @@ class BertFusionEncoder(QuietInitInfo, BaseModule):
     """
 
     architecture_settings = BERT_FUSION_SETTINGS  # what strict loading compares (architecture_check)
+    argument_checks = dict(hidden_size=int_at_least(1), num_layers=int_at_least(1), num_heads=int_at_least(1),
+                           fusion_layer=int_at_least(0), dropout=number_in(0, 1, high_open=True))
 
     def __init__(self, vocab_size: int = 30522, hidden_size: int = 768, num_layers: int = 12,
                  num_heads: int = 12, intermediate_size: int = 3072,
@@ -80,6 +83,8 @@ class BertFusionEncoder(QuietInitInfo, BaseModule):
                  visual_width: int = 768, pruner: Optional[Union[dict, TokenPruner]] = None,
                  pretrained: Optional[str] = None, with_cp: bool = False, strict: bool = True) -> None:
         super().__init__()
+        check_arguments(self, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
+                        fusion_layer=fusion_layer, dropout=dropout)
         arch = dict(vocab_size=vocab_size, hidden_size=hidden_size, num_layers=num_layers,
                     num_heads=num_heads, intermediate_size=intermediate_size,
                     max_position_embeddings=max_position_embeddings, type_vocab_size=type_vocab_size,

@@ -78,8 +78,10 @@ def test_sample_frames_transform():
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="sampling.*'fps2'"):
         SampleFrames(num_frames=4, sampling='fps2')
-    with pytest.raises(ValueError, match='num_frames=0'):
+    with pytest.raises(ValueError, match='SampleFrames.num_frames: 0 must be an int >= 1'):
         SampleFrames(num_frames=0)
+    with pytest.raises(ValueError, match='SampleFrames.num_clips: 1.5 must be an int >= 1'):
+        SampleFrames(num_frames=4, num_clips=1.5)
     with pytest.raises(ValueError, match='vlen=0'):
         sample_frame_indices(0, 4)
     with pytest.raises(KeyError, match='OpenVideo'):

@@ -27,9 +27,9 @@ def test_local_random_blocks_table():
 
 
 @pytest.mark.parametrize('build,message', [
-    (dict(type='StridedBlocks', stride=1), 'stride must be an int >= 2, got 1'),
-    (dict(type='StridedBlocks', local_blocks=2), 'local_blocks must be 0 or an odd'),
-    (dict(type='LocalRandomBlocks', random_blocks=-1), 'random_blocks must be a non-negative int'),
+    (dict(type='StridedBlocks', stride=1), 'StridedBlocks.stride: 1 must be an int >= 2'),
+    (dict(type='StridedBlocks', local_blocks=2), 'StridedBlocks.local_blocks: 2 must be 0 or an odd int'),
+    (dict(type='LocalRandomBlocks', random_blocks=-1), 'LocalRandomBlocks.random_blocks: -1 must be an int >= 0'),
 ])
 def test_patterns_check_their_settings(build, message):
     with pytest.raises(ValueError, match=message):

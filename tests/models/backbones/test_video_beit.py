@@ -243,8 +243,10 @@ def test_bad_input_shapes_raise_readable_errors(shape, message):
     (dict(pruner=dict(type='ClsAttentionPruner', keep_rate=0.5), prune_layers=(4,)), r'\[0, 3\]'),
     (dict(token_order='snake'), 'valid orders'),
     (dict(num_heads=3), 'not divisible by num_heads=3'),
-    (dict(tubelet_size=3), 'tubelet_size=3 must be a positive int that divides max_frames=4'),
-    (dict(tubelet_size=0), 'tubelet_size=0 must be a positive int'),
+    (dict(tubelet_size=3), 'tubelet_size=3 must divide max_frames=4'),
+    (dict(tubelet_size=0), 'VideoBEiT.tubelet_size: 0 must be an int >= 1'),
+    (dict(max_frames=0), 'VideoBEiT.max_frames: 0 must be an int >= 1'),
+    (dict(prune_layers=(1, -2)), r'VideoBEiT.prune_layers: \(1, -2\) must be a list whose every item is an int >= 0'),
 ])
 def test_bad_configs_raise_readable_errors(overrides, message):
     with pytest.raises(ValueError, match=message):

@@ -27,6 +27,7 @@ from mmengine.config import Config, DictAction
 from torch import nn
 
 from svitt_mm.apis import load_config, register_all_modules
+from svitt_mm.apis.cli import run_tool
 from svitt_mm.datasets.demo.temporal_shapes import (COLORS, MOTIONS, REVERSED_MOTION, SHAPES,
                                                     all_events, render_clip, sample_clip_spec)
 from svitt_mm.datasets.transforms.frame_sampling import sample_frame_indices
@@ -196,4 +197,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -22,6 +22,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from svitt_mm.apis import build_test_config
+from svitt_mm.apis.cli import run_tool
 
 # condition name -> ReorderFrames mode
 CONDITIONS: Dict[str, str] = {'in order': 'none', 'reversed': 'reverse', 'shuffled': 'shuffle',
@@ -124,4 +125,4 @@ def main(argv=None) -> Dict[str, Dict[str, float]]:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -23,6 +23,8 @@ from mmengine.config import DictAction
 from tqdm import tqdm
 
 from svitt_mm.apis import VideoEmbeddings, encode_videos, init_model
+from svitt_mm.apis.cli import run_tool
+from svitt_mm.utils.errors import InputFileError, MissingFileError, UserError
 from svitt_mm.utils.safetensors_rows import concat_rows, read_header
 from svitt_mm.utils.text import read_json_list
 
@@ -55,21 +57,18 @@ def list_videos(args) -> tuple:
     """``(ids, paths)``: ids are the paths as given (or the annotation's ``video`` fields)."""
     if args.videos is not None:
         if not osp.isdir(args.videos):
-            raise SystemExit(f'error: --videos {args.videos!r} is not a folder')
+            raise MissingFileError(f'--videos {args.videos!r} is not a folder')
         paths = sorted(path for path in glob.glob(osp.join(args.videos, '**', '*'), recursive=True)
                        if path.lower().endswith(VIDEO_EXTENSIONS) and osp.isfile(path))
         if not paths:
-            raise SystemExit(f'error: no video files ({", ".join(VIDEO_EXTENSIONS)}) under {args.videos!r}')
+            raise InputFileError(f'no video files ({", ".join(VIDEO_EXTENSIONS)}) under {args.videos!r}')
         return paths, paths
-    try:
-        entries = read_json_list(args.ann, '{"video": ...}')
-    except (OSError, ValueError) as error:
-        raise SystemExit(f'error: {error}')
+    entries = read_json_list(args.ann, '{"video": ...}')
     root = args.media_root if args.media_root is not None else osp.dirname(args.ann)
     ids = []
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get('video'), str):
-            raise SystemExit(f'error: {args.ann}: entry {index} has no "video" string')
+            raise InputFileError(f'{args.ann}: entry {index} has no "video" string')
         ids.append(entry['video'])
     ids = list(dict.fromkeys(ids))
     return ids, [osp.join(root, video) for video in ids]
@@ -82,27 +81,21 @@ def written_ids(path: str) -> list:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.chunk_size < 1 or args.batch_size < 1:
-        raise SystemExit('error: --chunk-size and --batch-size must be >= 1')
+        raise UserError('--chunk-size and --batch-size must be >= 1')
     ids, paths = list_videos(args)
     parts_dir = args.out + '.parts'
     os.makedirs(parts_dir, exist_ok=True)
     previous = [args.out] if osp.isfile(args.out) else []
     parts = sorted(glob.glob(osp.join(parts_dir, 'part-*.safetensors')))
-    try:
-        for path in previous + parts:
-            written = read_header(path)[1].get('checkpoint')
-            if written != args.checkpoint:
-                raise SystemExit(f'error: {path} holds features of checkpoint {written!r}, not {args.checkpoint!r}; '
+    for path in previous + parts:
+        written = read_header(path)[1].get('checkpoint')
+        if written != args.checkpoint:
+            raise InputFileError(f'{path} holds features of checkpoint {written!r}, not {args.checkpoint!r}; '
                                  f'write to another --out, or delete it to start again')
-        done = {video_id for path in previous + parts for video_id in written_ids(path)}
-    except ValueError as error:
-        raise SystemExit(f'error: {error} (delete it to start again)')
+    done = {video_id for path in previous + parts for video_id in written_ids(path)}
     todo = [(video_id, path) for video_id, path in zip(ids, paths) if video_id not in done]
     print(f'{len(ids)} videos: {len(ids) - len(todo)} already in {args.out} or its parts, {len(todo)} to encode')
-    try:
-        model = init_model(args.config, args.checkpoint, args.device, args.cfg_options)
-    except ValueError as error:  # e.g. a checkpoint of another architecture
-        raise SystemExit(f'error: {error}')
+    model = init_model(args.config, args.checkpoint, args.device, args.cfg_options)
     source = dict(config=args.config, checkpoint=args.checkpoint)
     with tqdm(total=len(ids), initial=len(ids) - len(todo), unit='video', desc='encoding videos') as bar:
         for start in range(0, len(todo), args.chunk_size):
@@ -136,4 +129,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -13,6 +13,8 @@ import os.path as osp
 
 import torch
 
+from svitt_mm.apis.cli import run_tool
+from svitt_mm.utils.errors import InputFileError, UserError
 from svitt_mm.utils.safe_load import load_weights_file
 from svitt_mm.utils.safe_resume import register_safe_checkpoint_globals
 
@@ -37,14 +39,11 @@ def sha256_of(path: str) -> str:
 def main(argv=None) -> str:
     args = parse_args(argv)
     if not args.out_file.endswith('.pth'):
-        raise SystemExit(f'error: out_file {args.out_file!r} must end with .pth')
+        raise UserError(f'out_file {args.out_file!r} must end with .pth')
     register_safe_checkpoint_globals()
-    try:
-        checkpoint = load_weights_file(args.in_file, 'checkpoint')
-    except (OSError, ValueError) as error:
-        raise SystemExit(f'error: {error}')
+    checkpoint = load_weights_file(args.in_file, 'checkpoint')
     if not isinstance(checkpoint, dict) or 'state_dict' not in checkpoint:
-        raise SystemExit(f'error: {args.in_file} is not a training checkpoint (no "state_dict")')
+        raise InputFileError(f'{args.in_file} is not a training checkpoint (no "state_dict")')
     published = {key: checkpoint[key] for key in KEPT if key in checkpoint}
     published['state_dict'] = {key: value.cpu() for key, value in published['state_dict'].items()}
     os.makedirs(osp.dirname(osp.abspath(args.out_file)), exist_ok=True)
@@ -59,4 +58,4 @@ def main(argv=None) -> str:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -20,7 +20,9 @@ from mmengine.config import DictAction
 from PIL import Image
 
 from svitt_mm.apis import VideoEmbeddings, init_model, rank_videos
+from svitt_mm.apis.cli import run_tool
 from svitt_mm.datasets.transforms import VideoDecodeError, open_video, read_frames
+from svitt_mm.utils.errors import InputFileError, UserError
 
 THUMBNAIL_WIDTH = 160
 PAGE_STYLE = '''
@@ -90,23 +92,17 @@ def results_page(queries: Sequence[str], rankings: Sequence[Sequence[Tuple[str, 
 def main(argv=None) -> List[List[Tuple[str, float]]]:
     args = parse_args(argv)
     if args.top_k < 1:
-        raise SystemExit('error: --top-k must be >= 1')
-    try:
-        index = VideoEmbeddings.load(args.index)
-    except (OSError, ValueError) as error:
-        raise SystemExit(f'error: --index: {error}')
+        raise UserError('--top-k must be >= 1')
+    index = VideoEmbeddings.load(args.index)
     if len(index) == 0:
-        raise SystemExit(f'error: {args.index} holds no videos')
+        raise InputFileError(f'{args.index} holds no videos')
     if index.source.get('checkpoint') not in ('', args.checkpoint):
         print(f'warning: {args.index} was extracted with checkpoint {index.source["checkpoint"]!r}, not '
               f'{args.checkpoint!r}; the scores mean nothing unless the two hold the same weights',
               file=sys.stderr)
-    try:
-        model = init_model(args.config, args.checkpoint, args.device, args.cfg_options)
-        rerank = args.rerank if args.rerank is not None else int((model.cfg.get('test_cfg') or {}).get('k_test', 0))
-        rankings = rank_videos(model, args.query, index, top_k=args.top_k, rerank=max(0, rerank))
-    except ValueError as error:
-        raise SystemExit(f'error: {error}')
+    model = init_model(args.config, args.checkpoint, args.device, args.cfg_options)
+    rerank = args.rerank if args.rerank is not None else int((model.cfg.get('test_cfg') or {}).get('k_test', 0))
+    rankings = rank_videos(model, args.query, index, top_k=args.top_k, rerank=max(0, rerank))
     how = f'top {min(rerank, len(index))} re-ranked by the matching head' if rerank > 0 else 'contrastive only'
     for query, ranking in zip(args.query, rankings):
         print(f'query: {query!r} ({len(index)} videos, {how})')
@@ -120,4 +116,4 @@ def main(argv=None) -> List[List[Tuple[str, float]]]:
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -18,6 +18,7 @@ from svitt_mm.apis import (STRATEGIES, check_before_run, default_work_dir, finis
                            register_all_modules, retain_freed_memory, setup_distributed, use_strategy)
 from svitt_mm.apis.cli import run_tool
 from svitt_mm.registry import RUNNERS
+from svitt_mm.utils.errors import UserError
 
 
 def parse_args(argv=None):
@@ -54,7 +55,7 @@ def build_config(args) -> Config:
     cfg.work_dir = default_work_dir(cfg, args.config, args.work_dir)
     if args.amp:
         if not torch.cuda.is_available():
-            raise SystemExit('error: --amp needs a CUDA GPU (MMEngine\'s AmpOptimWrapper refuses CPU)')
+            raise UserError('--amp needs a CUDA GPU (MMEngine\'s AmpOptimWrapper refuses CPU)')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.pop('max_skipped_steps', None)  # AmpOptimWrapper's scaler skips inf steps
         cfg.optim_wrapper.dtype = 'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'

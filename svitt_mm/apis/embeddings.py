@@ -22,6 +22,7 @@ from typing import Dict, List
 from safetensors.torch import save_file
 from torch import Tensor
 
+from svitt_mm.utils.errors import InputFileError
 from svitt_mm.utils.safetensors_rows import read_tensors
 
 VIDEO_FORMAT = 'svitt_mm.video_embeddings/1'
@@ -67,11 +68,11 @@ class VideoEmbeddings:
         absent = [name for name in VIDEO_TENSORS if name not in tensors] + (
             [] if 'ids' in metadata else ['metadata "ids"'])
         if absent:
-            raise ValueError(f'{path}: not a svitt_mm video feature file (no {", ".join(absent)}); write one '
+            raise InputFileError(f'{path}: not a svitt_mm video feature file (no {", ".join(absent)}); write one '
                              f'with tools/extract_features.py or VideoEmbeddings.save')
         ids = json.loads(metadata['ids'])
         if len(ids) != tensors['video_embeddings'].shape[0]:
-            raise ValueError(f'{path}: {len(ids)} ids for {tensors["video_embeddings"].shape[0]} rows')
+            raise InputFileError(f'{path}: {len(ids)} ids for {tensors["video_embeddings"].shape[0]} rows')
         return cls(ids=ids, embeddings=tensors['video_embeddings'],
                    clip_embeddings=tensors['video_clip_embeddings'], tokens=tensors['video_tokens'],
                    failed=json.loads(metadata.get('failed', '{}')),
@@ -103,7 +104,7 @@ class TextEmbeddings:
         """Read a file written by :meth:`save`."""
         tensors, metadata = read_tensors(path)
         if metadata.get('format') != TEXT_FORMAT:
-            raise ValueError(f'{path}: not a svitt_mm text embeddings file (format '
+            raise InputFileError(f'{path}: not a svitt_mm text embeddings file (format '
                              f'{metadata.get("format")!r}); write one with TextEmbeddings.save')
         return cls(texts=json.loads(metadata['texts']), embeddings=tensors['text_embeddings'],
                    states=tensors['text_states'], mask=tensors['text_mask'])

@@ -11,6 +11,7 @@ from torch import nn
 
 from svitt_mm.models.checked_loading import load_state_dict_checked
 from svitt_mm.registry import MODELS
+from svitt_mm.utils.errors import MissingFileError
 from svitt_mm.utils.safe_load import load_weights_file
 
 from .registration import register_all_modules
@@ -37,7 +38,7 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None, dev
         The model, with its config as ``model.cfg``: :func:`~svitt_mm.apis.encode_videos` and the other
         inference functions prepare inputs with the config's test pipeline.
 
-    Exits with a one-line ``error:`` when the config or checkpoint file does not exist.
+    Raises ``MissingFileError`` when the config or checkpoint file does not exist.
     """
     register_all_modules()
     if isinstance(config, Config):
@@ -47,7 +48,7 @@ def init_model(config: Union[str, Config], checkpoint: Optional[str] = None, dev
     else:
         cfg = load_config(config, cfg_options)
     if checkpoint is not None and not osp.isfile(checkpoint):
-        raise SystemExit(f'error: checkpoint {checkpoint!r} does not exist')
+        raise MissingFileError(f'checkpoint {checkpoint!r} does not exist')
     model = MODELS.build(cfg.model)
     if checkpoint is None:
         model.init_weights()

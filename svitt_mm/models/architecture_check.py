@@ -13,10 +13,12 @@ from typing import Callable, Mapping, Optional, Sequence, Tuple
 
 from torch import Tensor, nn
 
+from svitt_mm.utils.errors import UserError
+
 Extractor = Callable[[Mapping[str, Tensor], str, nn.Module], Optional[float]]
 
 
-class ArchitectureMismatchError(ValueError):
+class ArchitectureMismatchError(UserError, ValueError):
     """Weights were built for a model of another architecture (another layer count, width, ...)."""
 
 

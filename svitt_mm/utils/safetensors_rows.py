@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from svitt_mm.utils.errors import InputFileError
+
 # safetensors dtype name -> numpy dtype (the dtypes feature files use)
 DTYPES = {'F32': np.float32, 'F16': np.float16, 'F64': np.float64, 'I64': np.int64, 'I32': np.int32,
           'U8': np.uint8, 'BOOL': np.bool_}
@@ -30,12 +32,12 @@ def read_header(path: str) -> Tuple[Dict[str, dict], Dict[str, str], int]:
     with open(path, 'rb') as f:
         prefix = f.read(8)
         if len(prefix) < 8:
-            raise ValueError(f'{path}: not a safetensors file (only {len(prefix)} bytes)')
+            raise InputFileError(f'{path}: not a safetensors file (only {len(prefix)} bytes)')
         (length,) = struct.unpack('<Q', prefix)
         try:
             header = json.loads(f.read(length))
         except ValueError as error:
-            raise ValueError(f'{path}: not a safetensors file (bad header: {error})') from None
+            raise InputFileError(f'{path}: not a safetensors file (bad header: {error})') from None
     metadata = header.pop('__metadata__', None) or {}
     return header, metadata, 8 + length
 

@@ -22,6 +22,7 @@ from mmengine.config import DictAction
 from svitt_mm.apis import init_model, model_batch
 from svitt_mm.apis.cli import run_tool
 from svitt_mm.registry import DATASETS
+from svitt_mm.utils.errors import UserError
 
 
 def contrast_words(first: str, second: str) -> Optional[Tuple[str, str]]:
@@ -80,7 +81,7 @@ def embed_test_set(model, dataset, batch_size: int) -> Tuple[List[str], List[int
                 caption_video.append(index)
     texts = torch.cat(texts)
     if texts.shape[0] != len(captions):
-        raise SystemExit(f'error: the model embedded {texts.shape[0]} captions for {len(captions)} in the '
+        raise UserError(f'the model embedded {texts.shape[0]} captions for {len(captions)} in the '
                          f'test annotations; use an evaluation-mode retrieval dataset')
     return captions, caption_video, texts, torch.cat(videos)
 
@@ -101,7 +102,7 @@ def main(argv=None) -> dict:
     model = init_model(args.config, args.checkpoint, cfg_options=args.cfg_options)
     cfg = model.cfg
     if not hasattr(model, 'contrastive_head'):
-        raise SystemExit(f'error: {args.config} builds a {type(model).__name__}, which has no contrastive '
+        raise UserError(f'{args.config} builds a {type(model).__name__}, which has no contrastive '
                          f'embeddings; caption contrasts need a retrieval model')
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     captions, caption_video, texts, videos = embed_test_set(model, dataset, args.batch_size)

@@ -32,6 +32,7 @@ from svitt_mm.datasets.demo.temporal_shapes import (COLORS, MOTIONS, REVERSED_MO
                                                     all_events, render_clip, sample_clip_spec)
 from svitt_mm.datasets.transforms.frame_sampling import sample_frame_indices
 from svitt_mm.registry import BACKBONES, MODELS
+from svitt_mm.utils.errors import UserError
 
 SOURCE_FRAMES = 16  # frames per rendered clip, as in the demo videos
 HEADS = {'shape': list(SHAPES), 'colour': list(COLORS), 'motion': list(MOTIONS)}
@@ -101,7 +102,7 @@ def clip_frames(cfg: Config) -> int:
     for step in cfg.test_dataloader.dataset.pipeline:
         if step.get('type') == 'SampleFrames':
             return int(step['num_frames'])
-    raise SystemExit(f'error: {cfg.filename}: test_dataloader.dataset.pipeline has no SampleFrames step, '
+    raise UserError(f'{cfg.filename}: test_dataloader.dataset.pipeline has no SampleFrames step, '
                      'so the number of frames per clip is unknown')
 
 

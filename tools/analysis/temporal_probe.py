@@ -23,6 +23,7 @@ from mmengine.runner import Runner
 
 from svitt_mm.apis import build_test_config
 from svitt_mm.apis.cli import run_tool
+from svitt_mm.utils.errors import UserError
 
 # condition name -> ReorderFrames mode
 CONDITIONS: Dict[str, str] = {'in order': 'none', 'reversed': 'reverse', 'shuffled': 'shuffle',
@@ -36,7 +37,7 @@ def with_frame_order(pipeline: Sequence[dict], mode: str, seed: int = 0) -> List
     steps = [copy.deepcopy(step) for step in pipeline]
     names = [str(step.get('type', '')).split('.')[-1] for step in steps]
     if 'DecodeVideoFrames' not in names:
-        raise ValueError(f'temporal probe: the test pipeline has no DecodeVideoFrames step to reorder '
+        raise UserError(f'temporal probe: the test pipeline has no DecodeVideoFrames step to reorder '
                          f'after; its steps are {names}')
     steps.insert(names.index('DecodeVideoFrames') + 1, dict(type='ReorderFrames', mode=mode, seed=seed))
     return steps

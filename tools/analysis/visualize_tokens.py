@@ -41,10 +41,10 @@ from mmengine.config import Config, DictAction  # noqa: E402
 
 from svitt_mm.apis import init_model, load_config, register_all_modules  # noqa: E402
 from svitt_mm.apis.cli import run_tool  # noqa: E402
-from svitt_mm.datasets.transforms.video_reading import VideoDecodeError  # noqa: E402
 from svitt_mm.models.attention.block_layout import block_adjacency  # noqa: E402
 from svitt_mm.models.attention.block_sparse import BlockSparseAttention  # noqa: E402
 from svitt_mm.registry import TRANSFORMS  # noqa: E402
+from svitt_mm.utils.errors import MissingFileError, UserError  # noqa: E402
 
 #: test-pipeline transforms that decode and resize the video (text and packing transforms are skipped)
 VIDEO_TRANSFORMS = ('OpenVideo', 'SampleFrames', 'DecodeVideoFrames', 'ClipResize')
@@ -99,7 +99,7 @@ def eval_pipeline(cfg: Config) -> List[dict]:
         loader = cfg.get(key)
         if loader and loader.get('dataset', {}).get('pipeline'):
             return list(loader['dataset']['pipeline'])
-    raise ValueError('the config has no test_dataloader.dataset.pipeline (nor val_dataloader) to read the '
+    raise UserError('the config has no test_dataloader.dataset.pipeline (nor val_dataloader) to read the '
                      'video with')
 
 
@@ -117,7 +117,7 @@ def read_clip(video: str, pipeline: Sequence[dict]) -> np.ndarray:
             steps.append(TRANSFORMS.build(step))
     missing = [name for name in VIDEO_TRANSFORMS[:3] if name not in [type(s).__name__ for s in steps]]
     if missing:
-        raise ValueError(f'the test pipeline lacks {missing}, needed to read the video')
+        raise UserError(f'the test pipeline lacks {missing}, needed to read the video')
     results: Dict = dict(video_path=video)
     for step in steps:
         results = step(results)
@@ -136,7 +136,7 @@ def tokenize(pipeline: Sequence[dict], text: str) -> Tuple[torch.Tensor, torch.T
     results: Dict = dict(captions=[text])
     names = [step['type'] for step in pipeline]
     if 'TokenizeCaptions' not in names:
-        raise ValueError('--text needs a TokenizeCaptions step in the test pipeline')
+        raise UserError('--text needs a TokenizeCaptions step in the test pipeline')
     for step in pipeline:
         if step['type'] in ('CleanCaptions', 'TokenizeCaptions'):
             results = TRANSFORMS.build(copy.deepcopy(dict(step)))(results)
@@ -288,17 +288,14 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     args = parse_args(argv)
     for label, path in (('config', args.config), ('checkpoint', args.checkpoint), ('video', args.video)):
         if not osp.isfile(path):
-            raise SystemExit(f'error: {label} file {path!r} does not exist')
+            raise MissingFileError(f'{label} file {path!r} does not exist')
     register_all_modules()
     cfg = load_config(args.config, args.cfg_options)
-    try:
-        pipeline = eval_pipeline(cfg)
-        frames = read_clip(args.video, pipeline)
-        text = tokenize(pipeline, args.text) if args.text else (None, None)
-        model = init_model(cfg, args.checkpoint)
-        report = analyse(model, frames, *text)
-    except (ValueError, KeyError, OSError, RuntimeError, VideoDecodeError) as error:
-        raise SystemExit(f'error: {error}')
+    pipeline = eval_pipeline(cfg)
+    frames = read_clip(args.video, pipeline)
+    text = tokenize(pipeline, args.text) if args.text else (None, None)
+    model = init_model(cfg, args.checkpoint)
+    report = analyse(model, frames, *text)
     meta = dict(config=args.config, checkpoint=args.checkpoint, video=args.video, text=args.text)
     tokens = write_outputs(report, args.out, meta)
     for stage in tokens['stages']:

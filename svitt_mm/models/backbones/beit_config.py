@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
+from svitt_mm.utils.errors import InputFileError
 from svitt_mm.utils.resources import resolve_path
 
 CONFIG_FILE = 'config.json'
@@ -48,10 +49,10 @@ def read_beit_config(path: Path) -> Dict[str, Any]:
     try:
         config = json.loads(path.read_text())
     except (OSError, ValueError) as error:
-        raise ValueError(f'{path}: cannot read the BEiT config ({error})') from None
+        raise InputFileError(f'{path}: cannot read the BEiT config ({error})') from None
     model_type = config.get('model_type')
     if model_type not in BEIT_MODEL_TYPES:
-        raise ValueError(f'{path}: model_type is {model_type!r}, not a BEiT config ({BEIT_MODEL_TYPES}); '
+        raise InputFileError(f'{path}: model_type is {model_type!r}, not a BEiT config ({BEIT_MODEL_TYPES}); '
                          f'VideoBEiT pretrained weights must be BEiT weights')
     arch = {ours: config[theirs] for ours, theirs in CONFIG_FIELDS.items() if theirs in config}
     if 'intermediate_size' in config and 'hidden_size' in config:

@@ -13,6 +13,7 @@ import caption_contrasts  # tools/analysis, on sys.path by conftest.py
 from svitt_mm.datasets.demo import build_temporal_shapes
 from svitt_mm.registry import DATASETS, MODELS
 from svitt_mm.apis import register_all_modules
+from svitt_mm.utils.errors import UserError
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
@@ -92,5 +93,5 @@ def test_tool_writes_table_and_json(tmp_path, capsys):
 
 
 def test_refuses_a_missing_checkpoint(tmp_path):
-    with pytest.raises(SystemExit, match='does not exist'):
+    with pytest.raises(UserError, match='does not exist'):
         caption_contrasts.main(['configs/demo/svitt_demo.py', str(tmp_path / 'none.pth')])

@@ -19,6 +19,7 @@ import visualize_tokens  # noqa: E402  (tools/analysis, on sys.path by conftest.
 from svitt_mm.datasets.demo import build_temporal_shapes  # noqa: E402
 from svitt_mm.registry import DATASETS, MODELS  # noqa: E402
 from svitt_mm.apis import register_all_modules  # noqa: E402
+from svitt_mm.utils.errors import UserError  # noqa: E402
 
 CONFIG = osp.join(ROOT, 'configs/demo/svitt_demo.py')
 TINY = dict(embed_dims=32, num_layers=3, num_heads=2)
@@ -135,7 +136,7 @@ def test_no_pruning_still_writes_frames_and_layout(setup, capsys):
 
 
 def test_missing_video_is_a_readable_error(setup, tmp_path):
-    with pytest.raises(SystemExit, match=r"video file '.*nope\.mp4' does not exist"):
+    with pytest.raises(UserError, match=r"video file '.*nope\.mp4' does not exist"):
         visualize_tokens.main([CONFIG, setup['checkpoint'], str(tmp_path / 'nope.mp4'), '--out', str(tmp_path)])
 
 

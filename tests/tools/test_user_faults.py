@@ -101,7 +101,7 @@ def test_missing_files_named_on_the_command_line(tmp_path):
                                                                      f"does not exist")
     broken = tmp_path / 'broken.py'
     broken.write_text("model = dict(type='VideoTextRetriever'\n")
-    _assert_user_error(_run('train.py', str(broken)), str(broken), 'line')
+    _assert_user_error(_run('train.py', str(broken)), f'{broken}, line 1: ', 'was never closed')
     _assert_user_error(_run('test.py', CONFIG, str(tmp_path / 'none.pth')),
                        f"checkpoint '{tmp_path / 'none.pth'}' does not exist")
 
@@ -112,5 +112,5 @@ def test_resume_from_a_truncated_checkpoint(media, tmp_path):
     torch.save({'state_dict': {'w': torch.zeros(4096)}}, checkpoint)
     checkpoint.write_bytes(checkpoint.read_bytes()[:3000])
     proc = _run('train.py', CONFIG, '--work-dir', str(tmp_path / 'train'), '--no-validate', '--resume',
-                str(checkpoint), options=_data_options(ann, media))
+                str(checkpoint), options=_data_options(ann, media) + ['train_dataloader.batch_size=2'])
     _assert_user_error(proc, f'{checkpoint}: cannot read checkpoint', 'truncated')

@@ -4,6 +4,8 @@ that computes global and local queries at once, and its declared limits.
 On CUDA the kernels run compiled; on CPU in Triton's interpreter (``tests/conftest.py`` sets
 ``TRITON_INTERPRET=1`` where there is no GPU).
 """
+import copy
+
 import pytest
 import torch
 
@@ -29,7 +31,7 @@ def test_inference_runs_global_and_local_queries_in_one_launch(device, monkeypat
                               backend_options=dict(triton=dict(block_n=16))).eval()
     monkeypatch.setattr(triton, 'global_attention', lambda *args: pytest.fail('PyTorch global rows used'))
     q, k, v = (inputs[name].detach().to(device) for name in ('q', 'k', 'v'))
-    bias = inputs['bias'].to(device)
+    bias = copy.deepcopy(inputs['bias']).to(device)  # Module.to moves in place; the reference stays on CPU
     with torch.no_grad():
         out, probs = op(q, k, v, num_global=num_global, key_padding_mask=padding.to(device), bias=bias)
     allowed = layout_token_mask(op.eval_layout(num_local).block_index, 3, num_local, num_global)

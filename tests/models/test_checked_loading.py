@@ -113,7 +113,9 @@ def test_mmengine_per_parameter_init_report_is_off():
     records = []
     handler = logging.Handler(logging.DEBUG)
     handler.emit = records.append
-    logger = MMLogger.get_current_instance()
+    # a fresh current logger: one that an earlier Runner left with a log file gets the report written to that
+    # file's stream, where no logging handler sees it
+    logger = MMLogger.get_instance(f'init_report_{id(records)}')
     logger.addHandler(handler)
     try:
         VideoBEiT(**SIZES, num_layers=1, max_frames=1).init_weights()

@@ -4,13 +4,14 @@ All blocks follow BERT's post-LayerNorm residual form ``x = LN(x + Dropout(subla
 """
 from __future__ import annotations
 
-import math
 from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from timm.layers import Mlp
 from torch import Tensor, nn
+
+from svitt_mm.models.attention.logits import softmax_rows
 
 
 def key_padding_bias(key_mask: Optional[Tensor], dtype: torch.dtype) -> Optional[Tensor]:
@@ -46,10 +47,8 @@ def cls_attention_probs(q: Tensor, k: Tensor, key_mask: Optional[Tensor]) -> Ten
     half-precision rounding.
     """
     with torch.autocast(device_type=q.device.type, enabled=False):
-        logits = q[:, :, :1].float() @ k.float().transpose(-1, -2) / math.sqrt(q.shape[-1])
-        if key_mask is not None:
-            logits = logits + key_padding_bias(key_mask, torch.float32)
-        return logits.softmax(dim=-1).mean(dim=1)[:, 0]
+        mask = key_padding_bias(key_mask, torch.float32)
+        return softmax_rows(q[:, :, :1].float(), k.float(), mask).mean(dim=1)[:, 0]
 
 
 class BertEmbeddings(nn.Module):

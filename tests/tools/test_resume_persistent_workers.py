@@ -11,7 +11,7 @@ import torch
 
 from svitt_mm.utils.safe_resume import register_safe_checkpoint_globals
 from test_fault_tolerance import _kill_after_first_checkpoint
-from tool_helpers import ROOT, data_options, run_checked, tool_env
+from tool_helpers import ROOT, TINY_MODEL, data_options, run_checked, tool_env
 
 register_safe_checkpoint_globals()
 
@@ -20,11 +20,7 @@ EPOCHS = 3
 # checkpoint every epoch and a quarter of the clips per epoch, so that each epoch takes seconds.
 TINY_EPOCH_CONFIG = '''
 _base_ = [{base!r}]
-model = dict(
-    vision_encoder=dict(embed_dims=32, num_layers=2, num_heads=2),
-    text_encoder=dict(pretrained=None, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
-                      fusion_layer=1),
-    contrastive_head=dict(embed_dim=16))
+''' + TINY_MODEL + '''
 max_epochs = {epochs}
 train_cfg = dict(max_epochs={epochs}, val_interval=1000)
 param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end={epochs})]

@@ -8,15 +8,18 @@ from typing import List
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-# dense_demo.py with a 2-layer, 32-wide video encoder and a randomly initialised 2-layer, 32-wide text
-# encoder (one fusion layer), trained by iterations with checkpoints every 2.
-TINY_ITER_CONFIG = '''
-_base_ = [{base!r}]
+# A 2-layer, 32-wide video encoder and a randomly initialised 2-layer, 32-wide text encoder (one fusion layer).
+TINY_MODEL = '''
 model = dict(
     vision_encoder=dict(embed_dims=32, num_layers=2, num_heads=2),
     text_encoder=dict(pretrained=None, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
                       fusion_layer=1),
     contrastive_head=dict(embed_dim=16))
+'''
+# dense_demo.py with the tiny model, trained by iterations with checkpoints every 2.
+TINY_ITER_CONFIG = '''
+_base_ = [{base!r}]
+''' + TINY_MODEL + '''
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters={max_iters}, val_interval=1000)
 param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=3)]
 default_hooks = dict(checkpoint=dict(interval=2, by_epoch=False, max_keep_ckpts=2), logger=dict(interval=1))

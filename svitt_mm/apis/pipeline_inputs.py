@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 from svitt_mm.datasets.transforms import (CleanCaptions, OpenVideo, TokenizeCaptions, TokenizeQA,
                                           VideoDecodeError, VideoReader)
 from svitt_mm.registry import TRANSFORMS
+from svitt_mm.utils.arg_checks import ArgumentError
 
 # A video: a file path, or decoded frames (uint8 [N, H, W, 3] RGB, an array or a tensor).
 Video = Union[str, np.ndarray, torch.Tensor]
@@ -26,8 +27,8 @@ class ArrayVideoReader(VideoReader):
         super().__init__(name)
         frames = frames.numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
-            raise ValueError(f'{name}: a decoded clip must be uint8 RGB frames [N, H, W, 3] with N >= 1, '
-                             f'got shape {frames.shape}')
+            raise ArgumentError(f'{name}: a decoded clip must be uint8 RGB frames [N, H, W, 3] with N >= 1, '
+                                f'got shape {frames.shape}')
         self.frames = frames.astype(np.uint8, copy=False)
 
     def __len__(self) -> int:

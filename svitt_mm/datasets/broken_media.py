@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 
 from mmengine.logging import print_log
 
+from svitt_mm.utils.arg_checks import ArgumentError
 from svitt_mm.utils.errors import UserError
 
 from .transforms.video_reading import VideoDecodeError, check_video
@@ -96,13 +97,13 @@ class BrokenMediaMixin:
         owner = type(self).__name__
         policy = on_broken_media or ('raise' if test_mode else 'skip')
         if policy not in BROKEN_MEDIA_POLICIES:
-            raise ValueError(f'{owner}: on_broken_media must be one of {BROKEN_MEDIA_POLICIES}, got '
-                             f'{on_broken_media!r}')
+            raise ArgumentError(f'{owner}: on_broken_media must be one of {BROKEN_MEDIA_POLICIES}, got '
+                                f'{on_broken_media!r}')
         if policy == 'skip' and test_mode:
-            raise ValueError(f"{owner}: on_broken_media='skip' would replace evaluation samples with "
-                             f"others; use 'raise' (default) or 'exclude' for evaluation datasets")
+            raise ArgumentError(f"{owner}: on_broken_media='skip' would replace evaluation samples with "
+                                f"others; use 'raise' (default) or 'exclude' for evaluation datasets")
         if not isinstance(max_broken_retries, int) or max_broken_retries < 0:
-            raise ValueError(f'{owner}: max_broken_retries must be an int >= 0, got {max_broken_retries!r}')
+            raise ArgumentError(f'{owner}: max_broken_retries must be an int >= 0, got {max_broken_retries!r}')
         self.on_broken_media = policy
         self.max_broken_retries = max_broken_retries
         self.decode_backend = decode_backend

@@ -14,6 +14,7 @@ import numpy as np
 from torch.utils.data import Sampler
 
 from svitt_mm.registry import DATA_SAMPLERS
+from svitt_mm.utils.arg_checks import ArgumentError
 
 from .rank_batch_sampler import RankBatchSampler
 
@@ -55,20 +56,20 @@ class CaptionTwinBatchSampler(RankBatchSampler):
         partner: Dict[str, str] = {}
         for pair in swap_words:
             if len(pair) != 2 or pair[0] == pair[1] or any(word in partner for word in pair):
-                raise ValueError(f'{name}: swap_words must be pairs of distinct words, each word in one pair; '
-                                 f'got {pair!r} in {list(swap_words)!r}')
+                raise ArgumentError(f'{name}: swap_words must be pairs of distinct words, each word in one pair; '
+                                    f'got {pair!r} in {list(swap_words)!r}')
             partner[pair[0].lower()], partner[pair[1].lower()] = pair[1].lower(), pair[0].lower()
         dataset = sampler.dataset
         self.num_samples = len(dataset)
         if self.num_samples < self.global_batch:
-            raise ValueError(f'{name}: {self.num_samples} samples do not fill one global batch of '
-                             f'{batch_size} x {self.world_size} ranks')
+            raise ArgumentError(f'{name}: {self.num_samples} samples do not fill one global batch of '
+                                f'{batch_size} x {self.world_size} ranks')
         groups: Dict[Tuple[str, ...], Dict[str, List[int]]] = {}
         for index in range(self.num_samples):
             captions = dataset.get_data_info(index).get('captions')
             if not captions or len(captions) != 1:
-                raise ValueError(f'{name}: sample {index} must hold exactly one caption (a train-mode '
-                                 f'VideoTextDataset), got {captions!r}')
+                raise ArgumentError(f'{name}: sample {index} must hold exactly one caption (a train-mode '
+                                    f'VideoTextDataset), got {captions!r}')
             caption = captions[0]
             groups.setdefault(twin_key(caption, partner), {}).setdefault(caption, []).append(index)
         self.groups = [list(sides.values()) for sides in groups.values()]

@@ -9,6 +9,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 
+from svitt_mm.utils.arg_checks import ArgumentError
 from svitt_mm.utils.errors import MissingFileError
 
 from .broken_media import BrokenMediaMixin, format_broken
@@ -68,8 +69,8 @@ class MediaTextDataset(EpochSeededWorkers, BrokenMediaMixin, BaseDataset):
         data_prefix = dict(data_prefix or {})
         if media_root is not None:
             if data_prefix.get(self.media_path_key, media_root) != media_root:
-                raise ValueError(f'{type(self).__name__}: media_root={media_root!r} and data_prefix='
-                                 f'{data_prefix!r} name different media folders; give one of them')
+                raise ArgumentError(f'{type(self).__name__}: media_root={media_root!r} and data_prefix='
+                                    f'{data_prefix!r} name different media folders; give one of them')
             data_prefix[self.media_path_key] = media_root
         data_prefix.setdefault(self.media_path_key, '')
         self.check_media = check_media

@@ -7,6 +7,8 @@ import numpy as np
 from mmengine.dist import get_dist_info
 from torch.utils.data import Sampler
 
+from svitt_mm.utils.arg_checks import ArgumentError
+
 
 class RankBatchSampler(Sampler):
     """Wraps an MMEngine ``DefaultSampler`` (its ``dataset``, ``shuffle``, ``seed`` and epoch); subclasses
@@ -23,7 +25,7 @@ class RankBatchSampler(Sampler):
     def __init__(self, sampler: Sampler, batch_size: int, rank: Optional[int] = None,
                  world_size: Optional[int] = None) -> None:
         if batch_size < 1:
-            raise ValueError(f'{type(self).__name__}: batch_size must be >= 1, got {batch_size}')
+            raise ArgumentError(f'{type(self).__name__}: batch_size must be >= 1, got {batch_size}')
         dist_rank, dist_world = get_dist_info()
         self.sampler = sampler
         self.batch_size = batch_size

@@ -8,6 +8,7 @@ from mmengine.dataset import ConcatDataset
 from torch.utils.data import Sampler
 
 from svitt_mm.registry import DATA_SAMPLERS
+from svitt_mm.utils.arg_checks import ArgumentError
 
 from .rank_batch_sampler import RankBatchSampler
 
@@ -59,9 +60,9 @@ class SourceHomogeneousBatchSampler(RankBatchSampler):
         self.offsets = np.cumsum(self.offsets).tolist()
         self.batch_counts = [len(part) // self.global_batch for part in dataset.datasets]
         if sum(self.batch_counts) == 0:
-            raise ValueError(f'SourceHomogeneousBatchSampler: no source holds one global batch of '
-                             f'{batch_size} x {self.world_size} ranks (source sizes '
-                             f'{[len(part) for part in dataset.datasets]})')
+            raise ArgumentError(f'SourceHomogeneousBatchSampler: no source holds one global batch of '
+                                f'{batch_size} x {self.world_size} ranks (source sizes '
+                                f'{[len(part) for part in dataset.datasets]})')
 
     def __iter__(self) -> Iterator[List[int]]:
         rng = self.epoch_rng()

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Tuple
 
 from svitt_mm.registry import DATASETS
+from svitt_mm.utils.arg_checks import ArgumentError
 from svitt_mm.utils.errors import InputFileError
 from svitt_mm.utils.text import read_json_list
 
@@ -56,9 +57,9 @@ class VideoTextDataset(MediaTextDataset):
                  mode: str = 'train', is_paragraph: bool = False, positives: str = 'video',
                  allow_duplicates: bool = False, **kwargs: Any) -> None:
         if mode not in MODES:
-            raise ValueError(f'VideoTextDataset: mode must be one of {MODES}, got {mode!r}')
+            raise ArgumentError(f'VideoTextDataset: mode must be one of {MODES}, got {mode!r}')
         if positives not in ('video', 'caption'):
-            raise ValueError(f"VideoTextDataset: positives must be 'video' or 'caption', got {positives!r}")
+            raise ArgumentError(f"VideoTextDataset: positives must be 'video' or 'caption', got {positives!r}")
         self.positives = positives
         self.mode = mode
         self.is_paragraph = is_paragraph

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Dict, List, Sequence
 
-import torch
 from mmengine.evaluator import BaseMetric
 from torch import Tensor
 

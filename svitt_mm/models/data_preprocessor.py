@@ -8,6 +8,7 @@ from mmengine.model import BaseDataPreprocessor
 from torch import Tensor
 
 from svitt_mm.registry import MODELS
+from svitt_mm.utils.arg_checks import ArgumentError
 
 SAMPLE_KEYS = ('text_ids', 'text_mask', 'video_id', 'sample_idx', 'captions')
 
@@ -64,8 +65,8 @@ class VideoTextDataPreprocessor(BaseDataPreprocessor):
                  non_blocking: bool = False) -> None:
         super().__init__(non_blocking=non_blocking)
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-            raise ValueError(f'VideoTextDataPreprocessor: mean and std need 3 values (RGB), std > 0; '
-                             f'got mean={mean!r}, std={std!r}')
+            raise ArgumentError(f'VideoTextDataPreprocessor: mean and std need 3 values (RGB), std > 0; '
+                                f'got mean={mean!r}, std={std!r}')
         self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(3, 1, 1),
                              persistent=False)
         self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(3, 1, 1),

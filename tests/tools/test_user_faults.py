@@ -88,8 +88,11 @@ def test_bad_annotation_through_train_and_test(fault, media, tmp_path):
       'model.vision_encoder.attention.random_blocks: -2 must be None or an int >= 0']),
     (['model.vision_encoder.pruner.keep_rate=1.5'], ['model.vision_encoder.pruner.keep_rate: 1.5 must be']),
     (['model.vision_encoder.attention.type=BlockSparseAtention'], ["did you mean 'BlockSparseAttention'?"]),
+    # checked by the constructor, when the dataset builds its pipeline
+    (['train_dataloader.dataset.pipeline.3.size=-1'],
+     ['ClipResize: size must be a positive int or (height, width), got -1']),
 ])
-def test_bad_config_values_stop_before_anything_is_built(options, expected, media, tmp_path):
+def test_bad_config_values_are_one_line_errors(options, expected, media, tmp_path):
     ann = _annotation(tmp_path, GOOD)
     proc = _run('train.py', CONFIG, '--work-dir', str(tmp_path / 'train'), '--no-validate',
                 options=_data_options(ann, media) + options)

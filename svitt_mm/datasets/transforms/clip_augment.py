@@ -15,6 +15,7 @@ from mmcv.image.geometric import cv2_interp_codes
 from mmcv.transforms import BaseTransform
 
 from svitt_mm.registry import TRANSFORMS
+from svitt_mm.utils.arg_checks import ArgumentError
 
 Size = Union[int, Sequence[int]]
 
@@ -23,14 +24,14 @@ def _as_hw(size: Size, owner: str) -> Tuple[int, int]:
     """``size`` as ``(height, width)``; an int means a square."""
     hw = (size, size) if isinstance(size, int) else tuple(size)
     if len(hw) != 2 or not all(isinstance(s, int) and s > 0 for s in hw):
-        raise ValueError(f'{owner}: size must be a positive int or (height, width), got {size!r}')
+        raise ArgumentError(f'{owner}: size must be a positive int or (height, width), got {size!r}')
     return hw
 
 
 def _check_interpolation(interpolation: str, owner: str) -> str:
     if interpolation not in cv2_interp_codes:
-        raise ValueError(f'{owner}: interpolation must be one of {sorted(cv2_interp_codes)}, '
-                         f'got {interpolation!r}')
+        raise ArgumentError(f'{owner}: interpolation must be one of {sorted(cv2_interp_codes)}, '
+                            f'got {interpolation!r}')
     return interpolation
 
 
@@ -86,10 +87,10 @@ class ClipRandomResizedCrop(BaseTransform):
                  ratio: Tuple[float, float] = (3 / 4, 4 / 3), interpolation: str = 'bicubic') -> None:
         self.size = _as_hw(size, type(self).__name__)
         if not 0 < scale[0] <= scale[1] <= 1:
-            raise ValueError(f'{type(self).__name__}: scale must satisfy 0 < min <= max <= 1, '
-                             f'got {scale!r}')
+            raise ArgumentError(f'{type(self).__name__}: scale must satisfy 0 < min <= max <= 1, '
+                                f'got {scale!r}')
         if not 0 < ratio[0] <= ratio[1]:
-            raise ValueError(f'{type(self).__name__}: ratio must satisfy 0 < min <= max, got {ratio!r}')
+            raise ArgumentError(f'{type(self).__name__}: ratio must satisfy 0 < min <= max, got {ratio!r}')
         self.scale = tuple(scale)
         self.ratio = tuple(ratio)
         self.interpolation = _check_interpolation(interpolation, type(self).__name__)
@@ -121,7 +122,7 @@ class ClipFlip(BaseTransform):
 
     def __init__(self, prob: float = 0.5) -> None:
         if not 0.0 <= prob <= 1.0:
-            raise ValueError(f'ClipFlip: prob must be in [0, 1], got {prob!r}')
+            raise ArgumentError(f'ClipFlip: prob must be in [0, 1], got {prob!r}')
         self.prob = prob
 
     def transform(self, results: Dict) -> Dict:
@@ -149,8 +150,8 @@ class ClipResize(BaseTransform):
 
     def __init__(self, size: Size, keep_ratio: bool = False, interpolation: str = 'bicubic') -> None:
         if keep_ratio and not isinstance(size, int):
-            raise ValueError(f'ClipResize: keep_ratio=True needs an int size (the shorter side), '
-                             f'got {size!r}')
+            raise ArgumentError(f'ClipResize: keep_ratio=True needs an int size (the shorter side), '
+                                f'got {size!r}')
         self.size = size if keep_ratio else _as_hw(size, type(self).__name__)
         self.keep_ratio = keep_ratio
         self.interpolation = _check_interpolation(interpolation, type(self).__name__)

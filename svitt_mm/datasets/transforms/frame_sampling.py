@@ -7,7 +7,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from svitt_mm.registry import TRANSFORMS
-from svitt_mm.utils.arg_checks import check_arguments, int_at_least
+from svitt_mm.utils.arg_checks import ArgumentError, check_arguments, int_at_least
 
 SAMPLING_MODES = ('rand', 'middle')
 
@@ -88,7 +88,7 @@ class SampleFrames(BaseTransform):
 
     def __init__(self, num_frames: int, num_clips: int = 1, sampling: str = 'rand') -> None:
         if sampling not in SAMPLING_MODES:
-            raise ValueError(f'SampleFrames: sampling must be one of {SAMPLING_MODES}, got {sampling!r}')
+            raise ArgumentError(f'SampleFrames: sampling must be one of {SAMPLING_MODES}, got {sampling!r}')
         check_arguments(self, num_frames=num_frames, num_clips=num_clips)
         self.num_frames = num_frames
         self.num_clips = num_clips

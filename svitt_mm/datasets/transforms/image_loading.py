@@ -9,6 +9,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from svitt_mm.registry import TRANSFORMS
+from svitt_mm.utils.arg_checks import ArgumentError
 from svitt_mm.utils.errors import UserError
 
 
@@ -70,7 +71,7 @@ class LoadImageAsClip(BaseTransform):
 
     def __init__(self, num_frames: int = 1) -> None:
         if num_frames < 1:
-            raise ValueError(f'LoadImageAsClip: num_frames must be >= 1, got {num_frames}')
+            raise ArgumentError(f'LoadImageAsClip: num_frames must be >= 1, got {num_frames}')
         self.num_frames = num_frames
 
     def transform(self, results: Dict) -> Dict:

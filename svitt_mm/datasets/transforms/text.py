@@ -8,6 +8,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from svitt_mm.registry import TRANSFORMS
+from svitt_mm.utils.arg_checks import ArgumentError
 from svitt_mm.utils.text import clean_caption, load_tokenizer
 
 
@@ -37,8 +38,8 @@ class TokenizeCaptions(BaseTransform):
 
     def __init__(self, tokenizer: str, max_length: int) -> None:
         if not isinstance(max_length, int) or max_length < 2:
-            raise ValueError(f'TokenizeCaptions: max_length must be an int >= 2 ([CLS] and [SEP]), '
-                             f'got {max_length!r}')
+            raise ArgumentError(f'TokenizeCaptions: max_length must be an int >= 2 ([CLS] and [SEP]), '
+                                f'got {max_length!r}')
         self.tokenizer_spec = tokenizer
         self.max_length = max_length
         self._tokenizer: Optional[object] = None
@@ -84,8 +85,8 @@ class TokenizeQA(TokenizeCaptions):
     def __init__(self, tokenizer: str, max_question_len: int = 25, max_answer_len: int = 5) -> None:
         super().__init__(tokenizer, max_question_len)
         if not isinstance(max_answer_len, int) or max_answer_len < 3:
-            raise ValueError(f'TokenizeQA: max_answer_len must be an int >= 3 ([CLS], a token, [SEP]), '
-                             f'got {max_answer_len!r}')
+            raise ArgumentError(f'TokenizeQA: max_answer_len must be an int >= 3 ([CLS], a token, [SEP]), '
+                                f'got {max_answer_len!r}')
         self.max_answer_len = max_answer_len
 
     def transform(self, results: Dict) -> Dict:

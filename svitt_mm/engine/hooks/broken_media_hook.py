@@ -8,6 +8,7 @@ from mmengine.hooks import Hook
 
 from svitt_mm.datasets.broken_media import BrokenMediaError, skipped_records
 from svitt_mm.registry import HOOKS
+from svitt_mm.utils.arg_checks import ArgumentError
 
 
 @HOOKS.register_module()
@@ -33,8 +34,8 @@ class BrokenMediaHook(Hook):
 
     def __init__(self, max_skip_fraction: float = 0.05, max_examples: int = 10) -> None:
         if not 0.0 <= max_skip_fraction < 1.0:
-            raise ValueError(f'BrokenMediaHook: max_skip_fraction must be in [0, 1), got '
-                             f'{max_skip_fraction!r}')
+            raise ArgumentError(f'BrokenMediaHook: max_skip_fraction must be in [0, 1), got '
+                                f'{max_skip_fraction!r}')
         self.max_skip_fraction = max_skip_fraction
         self.max_examples = max_examples
         self.reported: Set[str] = set()

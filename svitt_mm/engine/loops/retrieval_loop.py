@@ -12,6 +12,7 @@ from mmengine.runner import TestLoop, ValLoop
 from mmengine.runner.amp import autocast
 
 from svitt_mm.registry import LOOPS
+from svitt_mm.utils.arg_checks import ArgumentError
 
 from ..retrieval_scoring import (contrastive_scores, group_by_caption, ownership_positives, rerank,
                                  stack_features)
@@ -50,7 +51,7 @@ class RetrievalEvaluation:
                  clip_aggregation: str = 'lse', match_batch_size: int = 64) -> None:
         super().__init__(runner, dataloader, evaluator, fp16)  # ValLoop or TestLoop, by the MRO
         if k_test < 1:
-            raise ValueError(f'k_test must be >= 1, got {k_test}')
+            raise ArgumentError(f'k_test must be >= 1, got {k_test}')
         self.k_test = k_test
         self.clip_aggregation = clip_aggregation
         self.match_batch_size = match_batch_size

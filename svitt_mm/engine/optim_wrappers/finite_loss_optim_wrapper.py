@@ -19,6 +19,7 @@ from mmengine.optim import OptimWrapper
 from torch import nn
 
 from svitt_mm.registry import OPTIM_WRAPPERS
+from svitt_mm.utils.arg_checks import ArgumentError
 from svitt_mm.utils.errors import UserError
 
 
@@ -61,7 +62,7 @@ class FiniteLossOptimWrapper(OptimWrapper):
     def __init__(self, max_skipped_steps: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
         if max_skipped_steps < 0:
-            raise ValueError(f'max_skipped_steps must be >= 0, got {max_skipped_steps}')
+            raise ArgumentError(f'max_skipped_steps must be >= 0, got {max_skipped_steps}')
         self.max_skipped_steps = max_skipped_steps
         self.skipped_steps = 0
         self._losses: Dict[str, object] = {}

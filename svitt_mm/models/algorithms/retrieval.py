@@ -8,6 +8,7 @@ from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from svitt_mm.registry import BACKBONES, EMBEDDING_HEADS, FUSION_HEADS, MODELS
+from svitt_mm.utils.arg_checks import ArgumentError
 
 from ..init_info import QuietInitInfo
 
@@ -78,7 +79,7 @@ class VideoTextRetriever(QuietInitInfo, BaseModel):
         self.matching_head = FUSION_HEADS.build(dict(
             dict(type='MatchingHead', hidden_size=text_width), **(matching_head or {})))
         if text_pooling not in TEXT_POOLINGS:
-            raise ValueError(f'text_pooling must be one of {sorted(TEXT_POOLINGS)}, got {text_pooling!r}')
+            raise ArgumentError(f'text_pooling must be one of {sorted(TEXT_POOLINGS)}, got {text_pooling!r}')
         self.text_pooling = TEXT_POOLINGS[text_pooling]
         self.loss_weights = {**dict(itc=1.0, itm=1.0), **(loss_weights or {})}
 

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from svitt_mm.models.clip_aggregation import CLIP_AGGREGATIONS
 from svitt_mm.models.text.answer_decoder import decoder_arch_from
 from svitt_mm.registry import BACKBONES, DECODERS, MODELS
+from svitt_mm.utils.arg_checks import ArgumentError
 from svitt_mm.utils.text import clean_caption, load_tokenizer, read_answer_list
 
 from ..init_info import QuietInitInfo
@@ -58,13 +59,13 @@ class VideoQuestionAnswering(QuietInitInfo, BaseModel):
         super().__init__(data_preprocessor=data_preprocessor or dict(type='VideoQADataPreprocessor'),
                          init_cfg=init_cfg)
         if clip_aggregation not in CLIP_AGGREGATIONS:
-            raise ValueError(f'VideoQuestionAnswering: clip_aggregation must be one of '
-                             f'{sorted(CLIP_AGGREGATIONS)}, got {clip_aggregation!r}')
+            raise ArgumentError(f'VideoQuestionAnswering: clip_aggregation must be one of '
+                                f'{sorted(CLIP_AGGREGATIONS)}, got {clip_aggregation!r}')
         if decoder_init not in ('fusion_layers', None):
-            raise ValueError(f"VideoQuestionAnswering: decoder_init must be 'fusion_layers' or None, got "
-                             f'{decoder_init!r}')
+            raise ArgumentError(f"VideoQuestionAnswering: decoder_init must be 'fusion_layers' or None, got "
+                                f'{decoder_init!r}')
         if k_test < 1:
-            raise ValueError(f'VideoQuestionAnswering: k_test must be >= 1, got {k_test}')
+            raise ArgumentError(f'VideoQuestionAnswering: k_test must be >= 1, got {k_test}')
         self.vision_encoder = BACKBONES.build(vision_encoder)
         vision_width = self.vision_encoder.embed_dims
         # QA reads the video tokens only: a pooler would get no gradient (and stall DDP).

@@ -8,6 +8,7 @@ from torch import Tensor
 
 from svitt_mm.models.text.mlm_masking import IGNORE_INDEX, mask_tokens
 from svitt_mm.registry import FUSION_HEADS, MODELS
+from svitt_mm.utils.arg_checks import ArgumentError
 
 from .retrieval import VideoTextRetriever
 
@@ -55,7 +56,7 @@ class VideoTextPretrainer(VideoTextRetriever):
                          text_pooling=text_pooling, data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         if not 0.0 < mlm_prob <= 1.0:
-            raise ValueError(f'VideoTextPretrainer: mlm_prob must be in (0, 1], got {mlm_prob}')
+            raise ArgumentError(f'VideoTextPretrainer: mlm_prob must be in (0, 1], got {mlm_prob}')
         words = self.text_encoder.embeddings.word
         self.lm_head = FUSION_HEADS.build(dict(
             dict(type='LanguageModelHead', hidden_size=words.embedding_dim,

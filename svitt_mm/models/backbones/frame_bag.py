@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from svitt_mm.registry import BACKBONES
+from svitt_mm.utils.arg_checks import ArgumentError
 
 from .video_beit import VideoEncoderOutput
 
@@ -35,8 +36,8 @@ class FrameBagEncoder(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.encoder = BACKBONES.build(copy.deepcopy(encoder))
         if getattr(self.encoder, 'tubelet_size', 1) != 1:
-            raise ValueError(f'FrameBagEncoder encodes frames one by one: its encoder must have '
-                             f'tubelet_size=1, got {self.encoder.tubelet_size}')
+            raise ArgumentError(f'FrameBagEncoder encodes frames one by one: its encoder must have '
+                                f'tubelet_size=1, got {self.encoder.tubelet_size}')
         self.embed_dims = self.encoder.embed_dims
         self.frame_grid = self.encoder.frame_grid
 

@@ -26,6 +26,8 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
+from svitt_mm.utils.arg_checks import ArgumentError
+
 from .temporal_bias_resize import resize_temporal_bias, table_frames
 
 
@@ -95,7 +97,7 @@ class RelativePositionBias3D(nn.Module):
     def __init__(self, num_heads: int, max_frames: int, frame_grid: Tuple[int, int]) -> None:
         super().__init__()
         if max_frames < 1:
-            raise ValueError(f'RelativePositionBias3D: max_frames must be >= 1, got {max_frames!r}')
+            raise ArgumentError(f'RelativePositionBias3D: max_frames must be >= 1, got {max_frames!r}')
         self.max_frames = max_frames
         self.frame_grid = tuple(frame_grid)
         rows = num_relative_positions(max_frames, self.frame_grid) + 3

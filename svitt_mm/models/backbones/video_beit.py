@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from svitt_mm.registry import ATTENTION_OPS, BACKBONES, TOKEN_PRUNERS
-from svitt_mm.utils.arg_checks import check_arguments, each, int_at_least, number_in, optional
+from svitt_mm.utils.arg_checks import ArgumentError, check_arguments, each, int_at_least, number_in, optional
 
 from ..architecture_check import VIDEO_BEIT_SETTINGS
 from ..init_info import QuietInitInfo
@@ -53,7 +53,7 @@ class BEiTSelfAttention(nn.Module):
                  frame_grid: Tuple[int, int]) -> None:
         super().__init__()
         if embed_dims % num_heads:
-            raise ValueError(f'embed_dims={embed_dims} is not divisible by num_heads={num_heads}')
+            raise ArgumentError(f'embed_dims={embed_dims} is not divisible by num_heads={num_heads}')
         self.num_heads = num_heads
         self.qkv = nn.Linear(embed_dims, 3 * embed_dims, bias=False)
         self.q_bias = nn.Parameter(torch.zeros(embed_dims))
@@ -172,16 +172,16 @@ class VideoBEiT(QuietInitInfo, BaseModule):
         embed_dims, num_layers, num_heads = arch['embed_dims'], arch['num_layers'], arch['num_heads']
         mlp_ratio, norm_eps = arch['mlp_ratio'], arch['norm_eps']
         if img_size % patch_size:
-            raise ValueError(f'img_size={img_size} is not divisible by patch_size={patch_size}')
+            raise ArgumentError(f'img_size={img_size} is not divisible by patch_size={patch_size}')
         check_token_order(token_order)
         if max_frames % tubelet_size:
-            raise ValueError(f'tubelet_size={tubelet_size!r} must divide max_frames={max_frames}')
+            raise ArgumentError(f'tubelet_size={tubelet_size!r} must divide max_frames={max_frames}')
         prune_layers = tuple(sorted(set(int(i) for i in prune_layers)))
         if prune_layers and pruner is None:
-            raise ValueError(f'prune_layers={prune_layers} needs a pruner config (pruner=None)')
+            raise ArgumentError(f'prune_layers={prune_layers} needs a pruner config (pruner=None)')
         if any(not 0 <= i < num_layers for i in prune_layers):
-            raise ValueError(f'prune_layers={prune_layers} must lie in [0, {num_layers - 1}] '
-                             f'(num_layers={num_layers})')
+            raise ArgumentError(f'prune_layers={prune_layers} must lie in [0, {num_layers - 1}] '
+                                f'(num_layers={num_layers})')
         self.img_size = img_size
         self.patch_size = patch_size
         self.in_channels = in_channels
@@ -201,8 +201,8 @@ class VideoBEiT(QuietInitInfo, BaseModule):
         attention = attention if attention is not None else dict(type='DenseAttention')
         per_layer = [attention] * num_layers if isinstance(attention, dict) else list(attention)
         if len(per_layer) != num_layers:
-            raise ValueError(f'attention: expected one config or {num_layers} (num_layers), got '
-                             f'{len(per_layer)}')
+            raise ArgumentError(f'attention: expected one config or {num_layers} (num_layers), got '
+                                f'{len(per_layer)}')
         rates = torch.linspace(0, drop_path_rate, num_layers).tolist()
         self.blocks = nn.ModuleList(
             BEiTBlock(embed_dims, num_heads, mlp_ratio, layer_scale_init, rate, norm_eps, layer_attention,

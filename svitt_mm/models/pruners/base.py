@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-import torch
 from torch import Tensor, nn
 
 from svitt_mm.utils.arg_checks import check_arguments, number_in

@@ -14,6 +14,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from svitt_mm.registry import DECODERS
+from svitt_mm.utils.arg_checks import ArgumentError
 
 from .bert_fusion_encoder import BertFusionEncoder
 from .bert_layers import BertEmbeddings, BertLayer, init_bert_style
@@ -53,7 +54,7 @@ class AnswerDecoder(BaseModule):
                  context_width: Optional[int] = None, pretrained_head: Optional[str] = None) -> None:
         super().__init__()
         if num_layers < 1:
-            raise ValueError(f'AnswerDecoder: num_layers must be >= 1, got {num_layers}')
+            raise ArgumentError(f'AnswerDecoder: num_layers must be >= 1, got {num_layers}')
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.embeddings = BertEmbeddings(vocab_size, hidden_size, max_position_embeddings,

@@ -17,7 +17,7 @@ from torch.utils.checkpoint import checkpoint
 
 from svitt_mm.models.pruners import TokenPruner
 from svitt_mm.registry import BACKBONES, TOKEN_PRUNERS
-from svitt_mm.utils.arg_checks import check_arguments, int_at_least, number_in
+from svitt_mm.utils.arg_checks import ArgumentError, check_arguments, int_at_least, number_in
 
 from ..architecture_check import BERT_FUSION_SETTINGS
 from ..init_info import QuietInitInfo
@@ -93,8 +93,8 @@ class BertFusionEncoder(QuietInitInfo, BaseModule):
             arch.update(read_bert_config(pretrained))
         if not 0 <= fusion_layer <= arch['num_layers']:
             source = f' (from pretrained {pretrained!r})' if pretrained is not None else ''
-            raise ValueError(f'BertFusionEncoder: fusion_layer={fusion_layer} must be in '
-                             f'[0, num_layers={arch["num_layers"]}]{source}')
+            raise ArgumentError(f'BertFusionEncoder: fusion_layer={fusion_layer} must be in '
+                                f'[0, num_layers={arch["num_layers"]}]{source}')
         self.pretrained = pretrained
         self.strict = strict
         self.with_cp = bool(with_cp)

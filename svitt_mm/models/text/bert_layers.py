@@ -12,6 +12,7 @@ from timm.layers import Mlp
 from torch import Tensor, nn
 
 from svitt_mm.models.attention.logits import softmax_rows
+from svitt_mm.utils.arg_checks import ArgumentError
 
 
 def key_padding_bias(key_mask: Optional[Tensor], dtype: torch.dtype) -> Optional[Tensor]:
@@ -90,8 +91,8 @@ class BertAttention(nn.Module):
                  dropout: float) -> None:
         super().__init__()
         if hidden_size % num_heads:
-            raise ValueError(f'BertAttention: hidden_size={hidden_size} is not divisible by '
-                             f'num_heads={num_heads}')
+            raise ArgumentError(f'BertAttention: hidden_size={hidden_size} is not divisible by '
+                                f'num_heads={num_heads}')
         self.num_heads = num_heads
         self.query = nn.Linear(hidden_size, hidden_size)
         self.key = nn.Linear(key_width, hidden_size)

@@ -30,6 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
+from svitt_mm.utils.arg_checks import ArgumentError
+
 from ..base import PairBias
 from ..block_layout import BlockLayout, KeyTables, block_adjacency
 from ..logits import local_logit_mask
@@ -207,8 +209,8 @@ class FlexBackend(AttentionBackend):
 
     def __init__(self, flex_block_size: Optional[int] = None, compile: bool = True) -> None:
         if flex_block_size is not None and (not isinstance(flex_block_size, int) or flex_block_size < 1):
-            raise ValueError(f"backend 'flex': flex_block_size must be a positive int or None, "
-                             f'got {flex_block_size!r}')
+            raise ArgumentError(f"backend 'flex': flex_block_size must be a positive int or None, "
+                                f'got {flex_block_size!r}')
         self.flex_block_size = flex_block_size
         self.compile = bool(compile)
 

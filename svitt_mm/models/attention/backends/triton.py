@@ -20,6 +20,8 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
+from svitt_mm.utils.arg_checks import ArgumentError
+
 from ..base import PairBias
 from ..block_layout import BlockLayout, KeyTables
 from ..logits import row_logit_mask
@@ -83,10 +85,10 @@ class TritonBackend(AttentionBackend):
 
     def __init__(self, block_n: Optional[int] = None, num_warps: int = 4, num_stages: int = 2) -> None:
         if block_n is not None and (not isinstance(block_n, int) or block_n < 16 or block_n & (block_n - 1)):
-            raise ValueError(f"backend 'triton': block_n must be a power of two >= 16 or None, got {block_n!r}")
+            raise ArgumentError(f"backend 'triton': block_n must be a power of two >= 16 or None, got {block_n!r}")
         for key, value in (('num_warps', num_warps), ('num_stages', num_stages)):
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"backend 'triton': {key} must be a positive int, got {value!r}")
+                raise ArgumentError(f"backend 'triton': {key} must be a positive int, got {value!r}")
         self.kernel_options = dict(block_n=block_n, num_warps=num_warps, num_stages=num_stages)
 
     def extra_reasons(self, call: AttentionCall) -> List[str]:

@@ -24,9 +24,11 @@ step 150 'attention layer, bf16, batch 8' "$python" tools/benchmark.py --op --de
     --ops BlockSparseAttention FlexBlockSparseAttention TritonBlockSparseAttention --out "$out/op_bf16.json" \
     --plot "$out/op_bf16.png"
 step 150 'CUDA tests' "$python" -m pytest -q -p no:cacheprovider -rs tests/models/attention \
-    tests/models/backbones/test_video_beit_flex.py tests/models/backbones/test_video_beit_triton.py \
+    tests/models/backbones/test_video_beit_flex.py tests/models/backbones/test_video_beit_kernels.py \
     tests/models/text/test_bert_layers.py \
     tests/models/test_data_preprocessor.py
+step 270 'block patterns x backends: conformance in fp32/bf16, a plugin pattern through Triton timed' \
+    "$python" tools/gpu_checks/attention_backends_cuda.py --out "$out/attention_backends_cuda.json"
 step 90 'encoders, bf16, batch 4' "$python" tools/benchmark.py configs/dense_16f.py configs/svitt_16f.py \
     configs/svitt_16f_triton.py \
     --device cuda --dtype bfloat16 --frames 8 16 --backward --batch-size 4 --warmup 2 --repeats 10 \

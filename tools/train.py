@@ -14,8 +14,9 @@ import os
 import torch
 from mmengine.config import Config, DictAction
 
-from svitt_mm.apis import (STRATEGIES, check_before_run, default_work_dir, finish_distributed, load_config,
-                           register_all_modules, retain_freed_memory, setup_distributed, use_strategy)
+from svitt_mm.apis import (STRATEGIES, check_before_run, check_training_batches, default_work_dir,
+                           finish_distributed, load_config, register_all_modules, retain_freed_memory,
+                           setup_distributed, use_strategy)
 from svitt_mm.apis.cli import run_tool
 from svitt_mm.registry import RUNNERS
 from svitt_mm.utils.errors import UserError
@@ -84,6 +85,7 @@ def main(argv=None):
     if args.strategy:
         use_strategy(cfg, args.strategy)
     runner = RUNNERS.build(cfg)  # cfg.runner_type picks the Runner class (default: Runner)
+    check_training_batches(runner)
     runner.train()
     del runner  # before the process group goes (see finish_distributed)
     finish_distributed()

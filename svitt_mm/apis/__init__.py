@@ -21,7 +21,8 @@ _EXPORTS = {
     'pipeline_inputs': ['model_batch'],
     'preflight': ['MissingInputError', 'check_required_inputs'],
     'registration': ['register_all_modules'],
-    'run_config': ['build_test_config', 'check_before_run', 'default_work_dir', 'load_config'],
+    'run_config': ['build_test_config', 'check_before_run', 'check_training_batches', 'default_work_dir',
+                   'load_config'],
 }
 _MODULE_OF: Dict[str, str] = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = list(_MODULE_OF)

@@ -8,7 +8,7 @@ from typing import Optional
 
 from mmengine.config import Config
 
-from svitt_mm.utils.errors import InputFileError, MissingFileError
+from svitt_mm.utils.errors import InputFileError, MissingFileError, UserError
 
 from .config_check import check_config
 from .preflight import check_required_inputs
@@ -69,3 +69,14 @@ def build_test_config(config: str, checkpoint: str, work_dir: Optional[str] = No
         cfg.test_dataloader.dataset.on_broken_media = on_broken_media
     check_before_run(cfg, config)
     return cfg
+
+
+def check_training_batches(runner) -> None:
+    """Refuse a training set that yields no batch (fewer samples than one batch with ``drop_last``), which
+    MMEngine would otherwise meet in an assertion while building the schedulers. Builds the train loop
+    (as ``runner.train()`` does first)."""
+    loader = runner.train_loop.dataloader
+    if len(loader) == 0:
+        batch = loader.batch_size or getattr(loader.batch_sampler, 'batch_size', '?')
+        raise UserError(f'train_dataloader: its {len(loader.dataset)} samples fill no batch of {batch} (drop_last='
+                        f'{loader.drop_last}); use a smaller train_dataloader.batch_size or more training data')

@@ -117,3 +117,10 @@ def test_resume_from_a_truncated_checkpoint(media, tmp_path):
     proc = _run('train.py', CONFIG, '--work-dir', str(tmp_path / 'train'), '--no-validate', '--resume',
                 str(checkpoint), options=_data_options(ann, media) + ['train_dataloader.batch_size=2'])
     _assert_user_error(proc, f'{checkpoint}: cannot read checkpoint', 'truncated')
+
+
+def test_a_training_set_smaller_than_one_batch(media, tmp_path):
+    ann = _annotation(tmp_path, GOOD)
+    proc = _run('train.py', CONFIG, '--work-dir', str(tmp_path / 'train'), '--no-validate',
+                options=_data_options(ann, media))
+    _assert_user_error(proc, 'train_dataloader: its 2 samples fill no batch of 16 (drop_last=True)')

@@ -2,7 +2,6 @@
 work dir, check it before anything is built, and (for evaluation) reduce it to the test loop."""
 from __future__ import annotations
 
-import os
 import os.path as osp
 from typing import Optional
 
@@ -29,7 +28,7 @@ def load_config(config: str, cfg_options: Optional[dict] = None) -> Config:
     except FileNotFoundError as error:  # a _base_ file
         raise MissingFileError(f'{config}: {error}') from None
     except SyntaxError as error:  # MMEngine parses the text without naming the file
-        where = error.filename if error.filename and os.path.isfile(error.filename) else config
+        where = error.filename if error.filename and osp.isfile(error.filename) else config
         raise InputFileError(f'{where}, line {error.lineno}: {error.msg}: {(error.text or "").strip()}') from None
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

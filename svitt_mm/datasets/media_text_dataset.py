@@ -36,8 +36,9 @@ class MediaTextDataset(EpochSeededWorkers, BrokenMediaMixin, BaseDataset):
         pipeline: transforms applied to each data info; their types are looked up in the current
             default scope (set by the Runner from the config), else in ``svitt_mm``'s, so a dataset also
             builds outside a Runner.
-        check_media: check the media when the dataset is built: under ``on_broken_media='skip'`` that
-            every file exists (one ``stat`` per distinct file, all missing ones listed in one error);
+        check_media: check the media when the dataset is built: under ``on_broken_media='skip'`` which
+            files are missing (one ``stat`` per distinct file; each is logged, then skipped like other
+            broken media; the build stops only when none exists);
             under ``'raise'`` that every file decodes. Turn off for huge corpora on slow file systems;
             broken files are then handled by ``on_broken_media`` when they are loaded.
         on_broken_media: media that cannot be read (see :mod:`svitt_mm.datasets.broken_media`):
@@ -55,7 +56,8 @@ class MediaTextDataset(EpochSeededWorkers, BrokenMediaMixin, BaseDataset):
     Raises (when the dataset is built):
         ValueError: ``media_root`` and ``data_prefix`` name different media folders, or bad policy
             arguments.
-        FileNotFoundError: (``check_media`` under ``'skip'``) media files that do not exist, all listed.
+        MissingFileError: (``check_media`` under ``'skip'``) none of the media files exists (a wrong
+            media root).
         BrokenMediaError: (``check_media`` under ``'raise'``) media files that cannot be decoded, all
             listed.
     """

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from svitt_mm.utils.errors import InputFileError
+from svitt_mm.utils.errors import InputFileError, MissingFileError
 
 # safetensors dtype name -> numpy dtype (the dtypes feature files use)
 DTYPES = {'F32': np.float32, 'F16': np.float16, 'F64': np.float64, 'I64': np.int64, 'I32': np.int32,
@@ -27,8 +27,11 @@ COPY_BYTES = 64 << 20  # bytes copied at a time
 def read_header(path: str) -> Tuple[Dict[str, dict], Dict[str, str], int]:
     """``(tensors' header entries, metadata, offset of the data in the file)`` of a safetensors file.
 
-    Raises ``ValueError`` naming the file when it is not a safetensors file.
+    Raises ``MissingFileError`` when ``path`` does not exist, ``InputFileError`` (a ``ValueError``) naming the
+    file when it is not a safetensors file.
     """
+    if not os.path.isfile(path):
+        raise MissingFileError(f'safetensors file not found: {path}')
     with open(path, 'rb') as f:
         prefix = f.read(8)
         if len(prefix) < 8:

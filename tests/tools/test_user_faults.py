@@ -107,6 +107,9 @@ def test_missing_files_named_on_the_command_line(tmp_path):
     _assert_user_error(_run('train.py', str(broken)), f'{broken}, line 1: ', 'was never closed')
     _assert_user_error(_run('test.py', CONFIG, str(tmp_path / 'none.pth')),
                        f"checkpoint '{tmp_path / 'none.pth'}' does not exist")
+    _assert_user_error(_run('search.py', CONFIG, str(tmp_path / 'none.pth'), '--index',
+                            str(tmp_path / 'none.safetensors'), '--query', 'a red circle'),
+                       f"safetensors file not found: {tmp_path / 'none.safetensors'}")
 
 
 def test_resume_from_a_truncated_checkpoint(media, tmp_path):

@@ -19,10 +19,10 @@ import os.path as osp
 import shutil
 import sys
 
-from mmengine.config import DictAction
 from tqdm import tqdm
 
 from svitt_mm.apis import VideoEmbeddings, encode_videos, init_model
+from svitt_mm.apis.cfg_options import CfgOptionsAction
 from svitt_mm.apis.cli import run_tool
 from svitt_mm.utils.errors import InputFileError, MissingFileError, UserError
 from svitt_mm.utils.safetensors_rows import concat_rows, read_header
@@ -48,7 +48,7 @@ def parse_args(argv=None):
     parser.add_argument('--num-workers', type=int, default=2, help='video-decoding processes')
     parser.add_argument('--chunk-size', type=int, default=256, help='videos encoded between two writes')
     parser.add_argument('--device', default='cpu', help="e.g. 'cpu' or 'cuda'")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE',
                         help='override config entries')
     return parser.parse_args(argv)
 

@@ -16,10 +16,10 @@ import sys
 from typing import List, Sequence, Tuple
 
 import numpy as np
-from mmengine.config import DictAction
 from PIL import Image
 
 from svitt_mm.apis import VideoEmbeddings, init_model, rank_videos
+from svitt_mm.apis.cfg_options import CfgOptionsAction
 from svitt_mm.apis.cli import run_tool
 from svitt_mm.datasets.transforms import VideoDecodeError, open_video, read_frames
 from svitt_mm.utils.errors import InputFileError, UserError
@@ -45,7 +45,7 @@ def parse_args(argv=None):
                         'head (default: the config\'s test_cfg.k_test; 0: contrastive similarity only)')
     parser.add_argument('--html', help='write the results as a self-contained HTML page')
     parser.add_argument('--device', default='cpu', help="e.g. 'cpu' or 'cuda'")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE',
                         help='override config entries')
     return parser.parse_args(argv)
 

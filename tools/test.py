@@ -11,10 +11,10 @@ import argparse
 import os
 
 import mmengine
-from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 
 from svitt_mm.apis import build_test_config, finish_distributed, retain_freed_memory, setup_distributed
+from svitt_mm.apis.cfg_options import CfgOptionsAction
 from svitt_mm.apis.cli import run_tool
 from svitt_mm.datasets.broken_media import BROKEN_MEDIA_POLICIES
 from svitt_mm.engine.hooks.metrics_table_hook import format_metrics_table
@@ -26,7 +26,7 @@ def parse_args(argv=None):
     parser.add_argument('config', help='config file (Python)')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where logs go (default: work_dirs/<config name>)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE',
                         help='override config entries')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--out', help='write the metrics to this JSON file')

@@ -100,3 +100,27 @@ def test_tools_turn_a_bad_annotation_into_one_line(tmp_path):
     assert proc.returncode == EXIT_USER_ERROR, proc.stderr[-3000:]
     assert 'Traceback' not in proc.stderr
     assert f'error: {ann}: entry 1 has no "caption" key' in proc.stderr
+
+
+@pytest.mark.parametrize('pair', ['train_cfg.max_epochs=[1,', 'no_equals_sign', '=5', 'a=(1,2'])
+def test_malformed_cfg_options_are_one_usage_line(pair, capsys):
+    import argparse
+
+    from svitt_mm.apis.cfg_options import CfgOptionsAction
+    parser = argparse.ArgumentParser(prog='tool')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(['--cfg-options', pair])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err and pair in err and 'argument --cfg-options' in err
+
+
+def test_cfg_options_still_parse_lists_and_numbers():
+    import argparse
+
+    from svitt_mm.apis.cfg_options import CfgOptionsAction
+    parser = argparse.ArgumentParser(prog='tool')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
+    args = parser.parse_args(['--cfg-options', 'a.b=[1,2]', 'c=0.5', 'd=x'])
+    assert args.cfg_options == {'a.b': [1, 2], 'c': 0.5, 'd': 'x'}

@@ -16,9 +16,9 @@ from collections import defaultdict
 
 import mmengine
 import torch
-from mmengine.config import DictAction
 
 from svitt_mm.apis import init_model, model_batch
+from svitt_mm.apis.cfg_options import CfgOptionsAction
 from svitt_mm.apis.cli import run_tool
 from svitt_mm.models.attention.block_layout import block_adjacency
 from svitt_mm.registry import DATASETS
@@ -97,7 +97,7 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--out', help='write the statistics to this JSON file')
     parser.add_argument('--plot', help='draw the per-layer curves to this PNG')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE')
     return parser.parse_args(argv)
 
 

@@ -18,10 +18,11 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 import mmengine
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 from svitt_mm.apis import build_test_config
+from svitt_mm.apis.cfg_options import CfgOptionsAction
 from svitt_mm.apis.cli import run_tool
 from svitt_mm.utils.errors import UserError
 
@@ -107,7 +108,7 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where logs go (default: work_dirs/<config name>)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the shuffled frame order')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE',
                         help='override config entries')
     parser.add_argument('--out', help='write the metrics and drops to this JSON file')
     return parser.parse_args(argv)

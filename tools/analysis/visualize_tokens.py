@@ -9,12 +9,17 @@ SampleFrames, DecodeVideoFrames, ClipResize; one clip) and normalised like the m
 Written to DIR:
 
 * ``stage{i}_layer{l}.png``: the T frames side by side; patches kept after pruning layer ``l`` as they
-  are, dropped ones blended 75 % toward black (``frames.png`` when the encoder prunes nothing);
+  are, dropped ones blended 75 % toward black (``frames.png`` when the encoder prunes nothing). With a
+  token merger (``TokenMerger``) nothing is dropped: the patches of every group merged into one token
+  (two or more patches) are blended 50 % toward a colour of their own (colours repeat after 20 groups),
+  patches still on their own are shown as they are;
 * ``text_guided.png`` (with ``--text`` and a text-guided pruner): the patches the fusion encoder kept;
 * ``contact_sheet.png``: all of the above as rows;
 * ``block_layout.png`` (first layer's operator is a ``BlockSparseAttention``): an M x M picture, cell
   (m, j) lit where query block m attends key block j;
-* ``tokens.json``: kept positions ``t*Hp*Wp + h*Wp + w`` per stage, counts and the file list.
+* ``tokens.json``: kept positions ``t*Hp*Wp + h*Wp + w`` per stage (for a merger: the position each
+  merged token has, the rounded mean of its group's), ``groups`` (for every patch, by position, the token
+  it ended in, -1: dropped) and the sizes of the merged groups, counts and the file list.
 
 Frames are upscaled by an integer factor (nearest neighbour), so every pixel of a stage PNG is either the
 frame pixel or its dimmed value.
@@ -49,6 +54,8 @@ from svitt_mm.utils.errors import MissingFileError, UserError  # noqa: E402
 #: test-pipeline transforms that decode and resize the video (text and packing transforms are skipped)
 VIDEO_TRANSFORMS = ('OpenVideo', 'SampleFrames', 'DecodeVideoFrames', 'ClipResize')
 DIM = 0.25  # dropped patches keep 25 % of their brightness (blended 75 % toward black)
+TINT = 0.5  # merged patches are blended 50 % toward their group's colour
+GROUP_COLOURS = plt.get_cmap('tab20').colors
 GAP = 4  # white pixels between frames in a stage picture
 MIN_FRAME_SIDE = 256  # frames are upscaled (integer factor) to at least this many pixels
 LAYOUT_CELL = 16  # pixels per block in block_layout.png
@@ -56,10 +63,21 @@ LAYOUT_CELL = 16  # pixels per block in block_layout.png
 
 @dataclass
 class Stage:
-    """One selection of patch tokens: ``kept`` original positions ``t*Hp*Wp + h*Wp + w`` (ascending)."""
+    """One selection of patch tokens: ``kept`` original positions ``t*Hp*Wp + h*Wp + w`` (ascending);
+    ``groups``: for every patch (by position), the index of the token it ended in, ``-1`` where dropped
+    (``None`` for the text-guided selection)."""
     name: str
     title: str
     kept: List[int]
+    groups: Optional[List[int]] = None
+
+    def merged_groups(self) -> Dict[int, List[int]]:
+        """Token index -> the positions of its patches, for the tokens that stand for two or more."""
+        members: Dict[int, List[int]] = {}
+        for position, token in enumerate(self.groups or ()):
+            if token >= 0:
+                members.setdefault(token, []).append(position)
+        return {token: patches for token, patches in members.items() if len(patches) > 1}
 
 
 @dataclass
@@ -155,9 +173,14 @@ def analyse(model: torch.nn.Module, frames: np.ndarray, text_ids: Optional[torch
                          tubelet_size=encoder.tubelet_size)
     out = encoder(normalise(model, frames))
     layers = list(encoder.prune_layers)
-    for i, (layer, kept) in enumerate(zip(layers, out.kept_indices)):
-        report.stages.append(Stage(f'stage{i + 1}_layer{layer}', f'after layer {layer}: {kept.shape[1]} kept',
-                                   sorted(kept[0].tolist())))
+    for i, (layer, kept, groups) in enumerate(zip(layers, out.kept_indices, out.token_groups)):
+        stage = Stage(f'stage{i + 1}_layer{layer}', f'after layer {layer}: {kept.shape[1]} kept',
+                      sorted(kept[0].tolist()), groups[0].tolist())
+        merged = stage.merged_groups()
+        if merged:
+            stage.title = (f'after layer {layer}: {kept.shape[1]} tokens, {len(merged)} of them merged from '
+                           f'{sum(map(len, merged.values()))} patches')
+        report.stages.append(stage)
     if not report.stages:
         report.notes.append('the video encoder prunes nothing (no prune_layers): all tokens are kept')
     if text_ids is not None:
@@ -185,28 +208,51 @@ def upscale(frames: np.ndarray) -> np.ndarray:
     return frames.repeat(scale, axis=1).repeat(scale, axis=2)
 
 
-def keep_mask(kept: Sequence[int], num_frames: int, grid: Tuple[int, int],
-              hw: Tuple[int, int], tubelet_size: int = 1) -> np.ndarray:
-    """Bool ``[T, H, W]``: pixels of the kept patches (frames of ``hw`` pixels; the patch grid is
-    stretched over the frame, pixels beyond the grid count as kept). A token of a tubelet covers its
-    patch in each of the tubelet's ``tubelet_size`` frames."""
-    tubelets = num_frames // tubelet_size
-    flags = np.zeros(tubelets * grid[0] * grid[1], dtype=bool)
-    flags[list(kept)] = True
-    flags = flags.reshape(tubelets, *grid).repeat(tubelet_size, axis=0)
+def patch_pixels(values: np.ndarray, num_frames: int, grid: Tuple[int, int], hw: Tuple[int, int],
+                 tubelet_size: int = 1) -> np.ndarray:
+    """Per-patch ``values`` ``[P, ...]`` (P: positions ``t*Hp*Wp + h*Wp + w``) -> ``[T, H, W, ...]`` (frames of
+    ``hw`` pixels; the patch grid is stretched over the frame, pixels beyond the grid take the last row's or
+    column's value). A token of a tubelet covers its patch in each of the tubelet's ``tubelet_size`` frames."""
+    values = values.reshape(num_frames // tubelet_size, *grid, *values.shape[1:]).repeat(tubelet_size, axis=0)
     rows = np.minimum(np.arange(hw[0]) * grid[0] // hw[0], grid[0] - 1)
     cols = np.minimum(np.arange(hw[1]) * grid[1] // hw[1], grid[1] - 1)
-    return flags[:, rows][:, :, cols]
+    return values[:, rows][:, :, cols]
+
+
+def keep_mask(kept: Sequence[int], num_frames: int, grid: Tuple[int, int],
+              hw: Tuple[int, int], tubelet_size: int = 1) -> np.ndarray:
+    """Bool ``[T, H, W]``: pixels of the kept patches (see :func:`patch_pixels`)."""
+    flags = np.zeros(num_frames // tubelet_size * grid[0] * grid[1], dtype=bool)
+    flags[list(kept)] = True
+    return patch_pixels(flags, num_frames, grid, hw, tubelet_size)
+
+
+def group_tint(stage: Stage, num_frames: int, grid: Tuple[int, int], hw: Tuple[int, int],
+               tubelet_size: int = 1) -> Optional[np.ndarray]:
+    """Float ``[T, H, W, 3]`` colour of each pixel's merge group (NaN where the patch is on its own), or
+    ``None`` when the stage merged nothing. Group ``i`` (in token order) gets colour ``i mod 20``."""
+    merged = stage.merged_groups()
+    if not merged:
+        return None
+    colours = np.full((num_frames // tubelet_size * grid[0] * grid[1], 3), np.nan)
+    for i, patches in enumerate(merged[token] for token in sorted(merged)):
+        colours[patches] = GROUP_COLOURS[i % len(GROUP_COLOURS)]
+    return patch_pixels(colours, num_frames, grid, hw, tubelet_size)
 
 
 def render_stage(frames: np.ndarray, kept: Optional[Sequence[int]], grid: Tuple[int, int],
-                 tubelet_size: int = 1) -> np.ndarray:
+                 tubelet_size: int = 1, stage: Optional[Stage] = None) -> np.ndarray:
     """Frames side by side (``GAP`` white pixels apart), dropped patches dimmed -> uint8 ``[H', W', 3]``.
 
-    ``frames`` uint8 ``[T, H, W, 3]`` at model resolution; ``kept=None`` keeps everything.
+    ``frames`` uint8 ``[T, H, W, 3]`` at model resolution; ``kept=None`` keeps everything. A ``stage`` that
+    merged patches draws its groups instead: merged patches tinted with their group's colour, nothing dimmed.
     """
     big = upscale(frames)
-    if kept is not None:
+    tint = None if stage is None else group_tint(stage, frames.shape[0], grid, big.shape[1:3], tubelet_size)
+    if tint is not None:
+        blended = (big * (1 - TINT) + tint * 255 * TINT).round()
+        big = np.where(np.isnan(tint), big, blended).astype(np.uint8)
+    elif kept is not None:
         mask = keep_mask(kept, frames.shape[0], grid, big.shape[1:3], tubelet_size)
         dimmed = (big.astype(np.float32) * DIM).round().astype(np.uint8)
         big = np.where(mask[..., None], big, dimmed)
@@ -257,7 +303,7 @@ def write_outputs(report: TokenReport, out_dir: str, meta: Dict) -> Dict:
         rows.append(('frames (nothing pruned)', image))
     selections = report.stages + ([report.text_stage] if report.text_stage else [])
     for stage in selections:
-        image = render_stage(report.frames, stage.kept, report.grid, report.tubelet_size)
+        image = render_stage(report.frames, stage.kept, report.grid, report.tubelet_size, stage)
         save(f'{stage.name}.png', image)
         rows.append((stage.title, image))
     save_contact_sheet(rows, osp.join(out_dir, 'contact_sheet.png'))
@@ -271,7 +317,9 @@ def write_outputs(report: TokenReport, out_dir: str, meta: Dict) -> Dict:
         tubelet_size=report.tubelet_size,
         num_patches=num_frames // report.tubelet_size * report.grid[0] * report.grid[1],
         position='t*Hp*Wp + h*Wp + w' + (' (t: tubelet)' if report.tubelet_size > 1 else ''),
-        stages=[dict(name=s.name, num_kept=len(s.kept), kept=s.kept) for s in report.stages],
+        stages=[dict(name=s.name, num_kept=len(s.kept), kept=s.kept, groups=s.groups,
+                     merged_group_sizes=sorted((len(p) for p in s.merged_groups().values()), reverse=True))
+                for s in report.stages],
         text_guided=(dict(num_kept=len(report.text_stage.kept), kept=report.text_stage.kept)
                      if report.text_stage else None),
         block_layout=(report.layout.astype(int).tolist() if report.layout is not None else None),

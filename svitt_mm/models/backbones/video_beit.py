@@ -18,6 +18,7 @@ from svitt_mm.utils.arg_checks import ArgumentError, check_arguments, each, int_
 
 from ..architecture_check import VIDEO_BEIT_SETTINGS
 from ..init_info import QuietInitInfo
+from ..pruners.proportional_attention import ProportionalAttentionBias
 from .beit_config import resolve_beit_architecture
 from .beit_weights import load_beit_weights
 from .relative_position_bias import RelativePositionBias3D, RelativePositionIndex
@@ -34,12 +35,19 @@ class VideoEncoderOutput(NamedTuple):
       ``t*Hp*Wp + h*Wp + w`` of the tokens kept there (``t``: the frame, or the tubelet when
       ``tubelet_size > 1``).
     * ``positions``: ``LongTensor[B or 1, N']`` original positions of the final local tokens.
+    * ``token_groups``: one ``LongTensor[B, T*Hp*Wp]`` per pruning layer: for every original token (by
+      raster position), the index among that layer's local tokens of the token it ended in, ``-1`` where
+      it was dropped. A pruner's groups are single tokens; a merger's
+      (:class:`~svitt_mm.models.pruners.TokenMerger`) are the tokens averaged into one, whose entry of
+      ``kept_indices`` is the rounded size-weighted mean position of the group (``()`` when nothing
+      is reduced).
     """
 
     tokens: Tensor
     pooled: Tensor
     kept_indices: Tuple[Tensor, ...]
     positions: Tensor
+    token_groups: Tuple[Tensor, ...] = ()
 
 
 class BEiTSelfAttention(nn.Module):
@@ -62,15 +70,23 @@ class BEiTSelfAttention(nn.Module):
         self.op = ATTENTION_OPS.build(copy.deepcopy(attention))
         self.proj = nn.Linear(embed_dims, embed_dims)
 
-    def forward(self, x: Tensor, index: RelativePositionIndex) -> Tuple[Tensor, Tensor]:
-        """``x`` ``[B, 1+N, C]`` -> (output ``[B, 1+N, C]``, [CLS] attention ``[B, H, 1, 1+N]``)."""
+    def forward(self, x: Tensor, index: RelativePositionIndex,
+                sizes: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
+        """``x`` ``[B, 1+N, C]`` -> (output ``[B, 1+N, C]``, [CLS] attention ``[B, H, 1, 1+N]``,
+        head-averaged keys ``[B, 1+N, D]``).
+
+        ``sizes`` ``[B, 1+N]`` (tokens that stand for several merged ones): proportional attention, every
+        key's logits get ``log(size)`` through the operator's pair bias.
+        """
         batch, length, dims = x.shape
         bias = torch.cat([self.q_bias, torch.zeros_like(self.v_bias), self.v_bias])
         qkv = F.linear(x, self.qkv.weight, bias).reshape(batch, length, 3, self.num_heads, -1)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, 1+N, D]
-        out, global_probs = self.op(q, k, v, num_global=1,
-                                    bias=self.relative_position_bias.bind(index, q.dtype))
-        return self.proj(out.transpose(1, 2).reshape(batch, length, dims)), global_probs
+        pair_bias = self.relative_position_bias.bind(index, q.dtype)
+        if sizes is not None:
+            pair_bias = ProportionalAttentionBias(sizes, pair_bias)
+        out, global_probs = self.op(q, k, v, num_global=1, bias=pair_bias)
+        return self.proj(out.transpose(1, 2).reshape(batch, length, dims)), global_probs, k.mean(dim=1)
 
 
 class BEiTBlock(nn.Module):
@@ -89,12 +105,14 @@ class BEiTBlock(nn.Module):
         self.gamma_2 = nn.Parameter(torch.full((embed_dims,), float(layer_scale_init)))
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def forward(self, x: Tensor, index: RelativePositionIndex) -> Tuple[Tensor, Tensor]:
-        """``x`` ``[B, 1+N, C]`` -> (``[B, 1+N, C]``, [CLS] attention ``[B, H, 1, 1+N]``)."""
-        attended, global_probs = self.attn(self.norm1(x), index)
+    def forward(self, x: Tensor, index: RelativePositionIndex,
+                sizes: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor]:
+        """``x`` ``[B, 1+N, C]`` (token ``sizes`` ``[B, 1+N]`` or ``None``) -> (``[B, 1+N, C]``, [CLS]
+        attention ``[B, H, 1, 1+N]``, head-averaged keys ``[B, 1+N, D]``)."""
+        attended, global_probs, keys = self.attn(self.norm1(x), index, sizes=sizes)
         x = x + self.drop_path(self.gamma_1 * attended)
         x = x + self.drop_path(self.gamma_2 * self.mlp(self.norm2(x)))
-        return x, global_probs
+        return x, global_probs, keys
 
 
 @BACKBONES.register_module()
@@ -248,16 +266,20 @@ class VideoBEiT(QuietInitInfo, BaseModule):
                 f'{self.frame_grid[0]}x{self.frame_grid[1]} grid of {self.patch_size}-pixel patches), i.e. '
                 f'{expected}; got shape {tuple(video.shape)}')
 
-    def _prune(self, x: Tensor, positions: Tensor, global_probs: Tensor) -> Tuple[Tensor, Tensor]:
-        """Keep the local tokens the pruner picks from the head-averaged [CLS] attention.
+    def _prune(self, x: Tensor, positions: Tensor, sizes: Optional[Tensor], global_probs: Tensor, keys: Tensor,
+               groups: Tensor) -> Tuple[Tensor, Tensor, Optional[Tensor], Tensor]:
+        """Reduce the local tokens with the pruner (:meth:`~svitt_mm.models.pruners.TokenPruner.reduce`:
+        pruners keep tokens, a merger averages them).
 
-        ``x`` ``[B, 1+N, C]``, ``positions`` ``[B or 1, N]``, ``global_probs`` ``[B, H, 1, 1+N]`` ->
-        (``[B, 1+K, C]``, original positions ``[B, K]``).
+        ``x`` ``[B, 1+N, C]``, ``positions`` ``[B or 1, N]``, ``sizes`` ``[B, 1+N]`` or ``None``,
+        ``global_probs`` ``[B, H, 1, 1+N]``, ``keys`` ``[B, 1+N, D]``, ``groups`` ``[B or 1, T*Hp*Wp]`` (the
+        current token of every original one, ``-1``: dropped) -> (``[B, 1+K, C]``, positions ``[B, K]``,
+        sizes, groups ``[B, T*Hp*Wp]``).
         """
-        keep = self.pruner.select(global_probs[:, :, 0, 1:].mean(dim=1))  # [B, K], ascending
-        local = x[:, 1:].gather(1, keep[..., None].expand(-1, -1, x.shape[-1]))
-        positions = positions.expand(x.shape[0], -1).gather(1, keep)
-        return torch.cat([x[:, :1], local], dim=1), positions
+        reduced = self.pruner.reduce(x, positions, sizes, global_probs, keys, self.frame_grid)
+        groups = groups.expand(x.shape[0], -1)
+        groups = torch.where(groups >= 0, reduced.destination.gather(1, groups.clamp_min(0)), -1)
+        return reduced.tokens, reduced.positions, reduced.sizes, groups
 
     def forward(self, video: Tensor) -> VideoEncoderOutput:
         """Encode ``video`` ``[B, T, C, H, W]`` (any multiple ``T`` of ``tubelet_size``); see
@@ -273,15 +295,25 @@ class VideoBEiT(QuietInitInfo, BaseModule):
             x = x[:, positions[0]]
         x = torch.cat([self.cls_token.expand(batch, -1, -1), x], dim=1)
         index = RelativePositionIndex(positions, self.frame_grid, self.max_tubelets)
-        kept = []
+        kept, token_groups = [], []
+        sizes = None  # token sizes [B, 1+N] once a merger has run (proportional attention)
+        groups = torch.empty_like(positions).scatter_(1, positions, torch.arange(
+            positions.shape[1], device=positions.device)[None])  # [1, N]: original -> current token
         for layer, block in enumerate(self.blocks):
             if self.with_cp and self.training and torch.is_grad_enabled():
-                x, global_probs = checkpoint(block, x, index, use_reentrant=False)
+                x, global_probs, keys = checkpoint(block, x, index, sizes, use_reentrant=False)
             else:
-                x, global_probs = block(x, index)
+                x, global_probs, keys = block(x, index, sizes)
             if layer in self.prune_layers:
-                x, positions = self._prune(x, positions, global_probs)
+                x, positions, sizes, groups = self._prune(x, positions, sizes, global_probs, keys, groups)
                 kept.append(positions)
+                token_groups.append(groups)
                 index = RelativePositionIndex(positions, self.frame_grid, self.max_tubelets)
-        pooled = self.pooler_norm(x[:, 1:].mean(dim=1))
-        return VideoEncoderOutput(tokens=x, pooled=pooled, kept_indices=tuple(kept), positions=positions)
+        local = x[:, 1:]
+        if sizes is None:
+            pooled = self.pooler_norm(local.mean(dim=1))
+        else:  # the mean over the original tokens: merged ones weigh their size
+            weights = sizes[:, 1:, None].to(local.dtype)
+            pooled = self.pooler_norm((local * weights).sum(dim=1) / weights.sum(dim=1))
+        return VideoEncoderOutput(tokens=x, pooled=pooled, kept_indices=tuple(kept), positions=positions,
+                                  token_groups=tuple(token_groups))

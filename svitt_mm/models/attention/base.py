@@ -26,7 +26,7 @@ deterministic, so that evaluation is reproducible. A model that stacks operators
 """
 from __future__ import annotations
 
-from typing import Optional, Protocol, Tuple
+from typing import Callable, NamedTuple, Optional, Protocol, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -38,10 +38,33 @@ class PairBias(Protocol):
     ``bias(q_index, k_index)`` takes two integer tensors that broadcast to a common shape ``S``
     (positions in the current sequence, global tokens included) and returns a tensor
     ``[B or 1, H, *S]`` in the logits' dtype.
+
+    A pair bias that is a lookup into a small learnable table may also offer ``as_table()`` returning a
+    :class:`BiasTable`; operators that read the table inside a fused kernel (``FusedBiasDenseAttention``)
+    use it, and materialise the bias (with a logged warning) when it is missing.
     """
 
     def __call__(self, q_index: Tensor, k_index: Tensor) -> Tensor:
         ...
+
+
+class BiasTable(NamedTuple):
+    """A pair bias as a table lookup: ``bias(q, k) == table[rows(q, k)].movedim(-1, 1)``.
+
+    ``table``: ``[R, H]`` (gradients flow to it); ``rows(q_index, k_index)``: ``LongTensor[P, *S]``
+    (``P`` = batch size or 1) for integer tensors broadcasting to ``S``; ``rows(q_index, k_index, sample)``:
+    the rows ``[*S]`` of batch element ``sample``. Made of elementwise index arithmetic and gathers from
+    small per-token tensors, so that it also runs on the 0-d indices of a ``flex_attention`` ``score_mod``.
+    """
+
+    table: Tensor
+    rows: Callable[..., Tensor]
+
+
+def bias_table(bias: Optional[PairBias]) -> Optional[BiasTable]:
+    """``bias.as_table()`` where the pair bias offers it, else ``None``."""
+    as_table = getattr(bias, 'as_table', None)
+    return None if as_table is None else as_table()
 
 
 class AttentionOp(nn.Module):

@@ -20,12 +20,13 @@ takes.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
+from svitt_mm.models.attention.base import BiasTable
 from svitt_mm.utils.arg_checks import ArgumentError
 
 from .temporal_bias_resize import resize_temporal_bias, table_frames
@@ -61,13 +62,20 @@ class RelativePositionIndex:
         self.space = torch.cat([cls, h * (2 * width - 1) + w], dim=1)  # [P, 1+N], linear in (h, w)
         self.is_cls = torch.cat([cls + 1, torch.zeros_like(positions)], dim=1)  # [P, 1+N] 0/1
 
-    def __call__(self, q_index: Tensor, k_index: Tensor) -> Tensor:
-        """Rows ``LongTensor[P, *S]`` for sequence indices ``q_index``, ``k_index`` broadcasting to ``S``."""
+    def __call__(self, q_index: Tensor, k_index: Tensor, sample: Optional[Tensor] = None) -> Tensor:
+        """Rows ``LongTensor[P, *S]`` for sequence indices ``q_index``, ``k_index`` broadcasting to ``S``;
+        with ``sample`` (the batch index, e.g. flex's ``b`` in a ``score_mod``), the rows ``[*S]`` of that
+        sample only."""
+        def at(values: Tensor, index: Tensor) -> Tensor:
+            if sample is None:
+                return values[:, index]
+            return values[sample if values.shape[0] > 1 else 0, index]
+
         limit = self.max_frames - 1
-        dt = (self.time[:, q_index] - self.time[:, k_index]).clamp(-limit, limit) + limit
-        rows = dt * self.frame_stride + (self.space[:, q_index] - self.space[:, k_index]) + self.space_offset
+        dt = (at(self.time, q_index) - at(self.time, k_index)).clamp(-limit, limit) + limit
+        rows = dt * self.frame_stride + (at(self.space, q_index) - at(self.space, k_index)) + self.space_offset
         # 1: [CLS] query, 2: [CLS] key, 3: both -> rows S, S+1, S+2.
-        cls_code = self.is_cls[:, q_index] + 2 * self.is_cls[:, k_index]
+        cls_code = at(self.is_cls, q_index) + 2 * at(self.is_cls, k_index)
         return torch.where(cls_code > 0, self.num_positions - 1 + cls_code, rows)
 
 
@@ -83,6 +91,10 @@ class TableBias:
 
     def __call__(self, q_index: Tensor, k_index: Tensor) -> Tensor:
         return self.table[self.index(q_index, k_index)].movedim(-1, 1)
+
+    def as_table(self) -> BiasTable:
+        """The table and its row arithmetic, for operators that read the table inside their kernel."""
+        return BiasTable(self.table, self.index)
 
 
 class RelativePositionBias3D(nn.Module):

@@ -347,7 +347,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     meta = dict(config=args.config, checkpoint=args.checkpoint, video=args.video, text=args.text)
     tokens = write_outputs(report, args.out, meta)
     for stage in tokens['stages']:
-        print(f'{stage["name"]}: {stage["num_kept"]} of {tokens["num_patches"]} patch tokens kept')
+        merged = stage['merged_group_sizes']
+        print(f'{stage["name"]}: {stage["num_kept"]} of {tokens["num_patches"]} patch tokens '
+              + (f'left, {len(merged)} of them merged from {sum(merged)} patches' if merged else 'kept'))
     if tokens['text_guided']:
         print(f'text_guided: {tokens["text_guided"]["num_kept"]} kept for {args.text!r}')
     for note in report.notes:

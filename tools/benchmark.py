@@ -6,6 +6,9 @@ clips/s and peak memory, with ratios against the first (baseline) entry measured
                               [--out results.json] [--plot cost.png]
     python tools/benchmark.py --op --frames 4 8 16 [--backward] [--ops OP[:key=value,...] ...] [--dtype bfloat16]
                               [--pattern NAME[:key=value,...] ...] [--backend auto|triton|cpu_kernel|flex|gather ...]
+    python tools/benchmark.py --op --bias --dense FusedBiasDenseAttention DenseAttention ...
+    python tools/benchmark.py --train-step CONFIG [CONFIG ...] --frames 16 --batch-size B [--amp] [--with-cp]
+                              [--compile] [--peak-tflops 989] [--repeats N] [--warmup N] [--device cuda]
     python tools/benchmark.py --data CONFIG [--batches 20] [--batch-size B] [--num-workers W]
 
 Config mode builds each config's video encoder (``model.vision_encoder``) with random weights
@@ -31,6 +34,26 @@ during one extra call (:func:`svitt_mm.apis.cost.peak_rss_mb`). Like ``tools/tra
 ``tools/test.py``, the tool keeps freed CPU memory for reuse (:mod:`svitt_mm.apis.cpu_allocator`);
 ``--system-malloc`` measures with glibc's defaults.
 
+``--op --bias`` adds BEiT's 3-D relative position bias (one learnable table per case, gradients included)
+to every operator; ``--dense`` names the dense rows, the first being the ratio baseline (e.g. the strong
+baseline ``FusedBiasDenseAttention`` first, the old ``DenseAttention`` second).
+
+``--train-step`` builds each config's whole model (``model``; random weights; the text encoder's architecture
+from its ``pretrained`` folder or package when it is there, else BERT-base's, said in the note) and times
+full optimizer steps (the config's ``optim_wrapper`` optimizer and parameter groups) on a synthetic batch:
+``--batch-size`` clips of ``--frames`` frames and one random caption each of ``max_text_len`` tokens; the
+losses are the model's own (ITC, ITM with hard negatives, MLM for pretraining models). Steps are timed with
+``time.perf_counter`` (the accelerator synchronised), ``--warmup`` untimed steps after the first one, then the
+mean of ``--repeats``. Reported: clips/s, peak memory (CUDA: ``max_memory_allocated`` over the timed steps;
+CPU: peak-RSS growth during one more step, which is also the profiled step), model FLOPs per clip (forward +
+backward as ``count_flops`` counts them, with activation checkpointing off, so no recomputation), MFU against
+``--peak-tflops`` (dense bf16 tensor-core peaks: H100 SXM 989 TFLOP/s, H200 989, A100 312; use the fp32
+peak without ``--amp``) and the time of one step split by ``torch.profiler`` ranges: video encoder
+(``encode_video``), text encoder (``encode_text``), fusion (``fuse``), heads (contrastive/matching losses,
+negative sampling, LM head), backward, optimizer, other. ``--amp``: bfloat16 autocast; ``--with-cp``:
+activation checkpointing in both encoders; ``--compile``: ``torch.compile`` of the video encoder,
+``encode_text`` and ``fuse``.
+
 ``--data`` mode iterates the config's ``train_dataloader`` (its workers, pinning and persistence) for
 ``--batches`` batches and reports clips/s and the time the loop waited for each batch.
 """
@@ -55,6 +78,8 @@ from torch.utils import benchmark
 
 from svitt_mm.apis import count_flops, peak_rss_mb, register_all_modules, retain_freed_memory
 from svitt_mm.apis.cli import run_tool
+from svitt_mm.models.backbones.relative_position_bias import RelativePositionBias3D, RelativePositionIndex
+from svitt_mm.utils.errors import UserError
 from svitt_mm.registry import ATTENTION_OPS, ATTENTION_PATTERNS, BACKBONES
 
 PHASES = ('forward', 'forward_backward')
@@ -66,6 +91,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('configs', nargs='*', help='config files; the first one is the baseline')
     parser.add_argument('--op', action='store_true',
                         help='benchmark one attention layer (BlockSparseAttention vs DenseAttention)')
+    parser.add_argument('--train-step', action='store_true',
+                        help='time one full optimizer step of each config\'s whole model (video and text '
+                             'encoders, fusion, ITC + ITM with hard negatives, MLM for pretraining models) on '
+                             'synthetic batches; the first config is the baseline')
+    parser.add_argument('--amp', action='store_true', help='--train-step: bfloat16 autocast (mixed precision)')
+    parser.add_argument('--with-cp', action='store_true',
+                        help='--train-step: activation checkpointing in the video and text encoders')
+    parser.add_argument('--peak-tflops', type=float, default=None,
+                        help='--train-step: the device\'s peak TFLOP/s for MFU = model FLOPs / time / peak; '
+                             'dense bf16 tensor-core peaks: H100 SXM 989, H200 989, A100 312')
     parser.add_argument('--data', metavar='CONFIG', default=None,
                         help="dataloader throughput of CONFIG's train_dataloader")
     parser.add_argument('--batches', type=int, default=20, help='--data: batches to iterate')
@@ -96,6 +131,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     op.add_argument('--ops', nargs='+', default=['BlockSparseAttention'], metavar='OP',
                     help='ATTENTION_OPS entries compared with DenseAttention (built with the block settings '
                          'below), each optionally NAME:key=value,... with more constructor arguments')
+    op.add_argument('--dense', nargs='+', default=['DenseAttention'], metavar='OP',
+                    help='dense ATTENTION_OPS entries (rows without block settings), each optionally '
+                         'NAME:key=value,...; the first one is the baseline of the ratios, e.g. '
+                         'FusedBiasDenseAttention DenseAttention FusedBiasDenseAttention:backend=\'flex\'')
+    op.add_argument('--bias', action='store_true',
+                    help="add BEiT's 3-D relative position bias (one learnable table, gradients included) to "
+                         'every operator, as in the video encoder; --tokens-per-frame must be a square')
     op.add_argument('--heads', type=int, default=12)
     op.add_argument('--head-dim', type=int, default=64)
     op.add_argument('--tokens-per-frame', type=int, default=196)
@@ -112,10 +154,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     try:
         args.op_specs = [parse_op_spec(text) for text in args.ops]
         args.pattern_specs = [parse_op_spec(text, '--pattern') for text in args.pattern]
+        args.dense_specs = [parse_op_spec(text, '--dense') for text in args.dense]
     except ValueError as error:
         parser.error(str(error))
     if sum((args.op, bool(args.configs), args.data is not None)) != 1:
         parser.error('give exactly one of: CONFIG files, --op, --data CONFIG')
+    if args.train_step and not args.configs:
+        parser.error('--train-step needs CONFIG files')
+    if (args.amp or args.with_cp or args.peak_tflops is not None) and not args.train_step:
+        parser.error('--amp, --with-cp and --peak-tflops go with --train-step')
+    if args.peak_tflops is not None and args.peak_tflops <= 0:
+        parser.error(f'--peak-tflops must be > 0, got {args.peak_tflops}')
     args.batch_size_given = args.batch_size is not None
     if args.batch_size is None:
         args.batch_size = 1
@@ -124,6 +173,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     for key in ('batch_size', 'repeats', 'heads', 'head_dim', 'tokens_per_frame', 'block_size'):
         if getattr(args, key) < 1:
             parser.error(f'--{key.replace("_", "-")} must be >= 1, got {getattr(args, key)}')
+    if args.bias and round(args.tokens_per_frame ** 0.5) ** 2 != args.tokens_per_frame:
+        parser.error(f'--bias needs a square --tokens-per-frame (a frame grid), got {args.tokens_per_frame}')
     if args.warmup < 0:
         parser.error(f'--warmup must be >= 0, got {args.warmup}')
     if any(t < 1 for t in args.frames):
@@ -278,7 +329,7 @@ def op_configs(args: argparse.Namespace) -> List[Tuple[str, dict]]:
     patterns = [(f' {text}', dict(pattern=dict(type=name, **kwargs)))
                 for text, (name, kwargs) in zip(args.pattern, args.pattern_specs)]
     patterns = patterns or [('', dict(local_blocks=args.local_blocks, random_blocks=args.random_blocks))]
-    configs = [('DenseAttention', dict(type='DenseAttention'))]
+    configs = [(text, dict(type=name, **kwargs)) for text, (name, kwargs) in zip(args.dense, args.dense_specs)]
     for text, (name, kwargs) in zip(args.ops, args.op_specs):
         backends = args.backend if name == 'BlockSparseAttention' else ['auto']
         for pattern_text, pattern in patterns:
@@ -299,6 +350,14 @@ def op_cases(args: argparse.Namespace, device: torch.device):
         generator = torch.Generator().manual_seed(args.seed)
         q, k, v = (torch.randn(args.batch_size, args.heads, tokens, args.head_dim, generator=generator)
                    .to(device, DTYPES[args.dtype]).requires_grad_() for _ in range(3))
+        bias, table = None, []
+        if args.bias:
+            grid = (round(args.tokens_per_frame ** 0.5),) * 2
+            position_bias = RelativePositionBias3D(args.heads, frames, grid).to(device)
+            with torch.no_grad():
+                position_bias.table.normal_(generator=generator.manual_seed(args.seed))
+            index = RelativePositionIndex(torch.arange(tokens - 1, device=device)[None], grid, frames)
+            bias, table = (position_bias, index), [position_bias.table]
         for label, cfg in configs:
             op = ATTENTION_OPS.build(copy.deepcopy(cfg))
             note = 'dense'
@@ -306,9 +365,12 @@ def op_cases(args: argparse.Namespace, device: torch.device):
                 layout = op.eval_layout(tokens - 1)
                 note = 'dense fallback' if layout.is_dense else (
                     f'{layout.num_blocks} blocks of {layout.block_size}')
+            if bias is not None:
+                note += ', relative position bias'
             yield (label, frames, tokens, note, op,
-                   lambda op=op, q=q, k=k, v=v: op(q, k, v, num_global=1),
-                   lambda out: out[0].float().sum(), [q, k, v])
+                   lambda op=op, q=q, k=k, v=v, bias=bias: op(
+                       q, k, v, num_global=1, bias=None if bias is None else bias[0].bind(bias[1], q.dtype)),
+                   lambda out: out[0].float().sum(), [q, k, v, *table])
 
 
 def add_ratios(records: List[Dict[str, object]]) -> None:
@@ -385,6 +447,204 @@ def data_throughput(args: argparse.Namespace) -> Dict[str, object]:
             'clips_per_s': steady_clips / sum(steady) if sum(steady) else float('inf')}
 
 
+# ---------------------------------------------------------------------------------------------- --train-step
+STEP_PARTS = ('video encoder', 'text encoder', 'fusion', 'heads', 'backward', 'optimizer')
+
+
+def train_model_config(path: str, frames: int) -> Tuple[dict, Config, List[str]]:
+    """``model`` of the config at ``path`` for a synthetic training step: random video weights,
+    ``max_frames=frames``, no checkpoints; the text encoder keeps its ``pretrained`` architecture when the
+    folder or package is there (weights are not loaded: time does not depend on them), else BERT-base's
+    (``BertFusionEncoder``'s defaults), said in the returned notes."""
+    from svitt_mm.models.text import read_bert_config
+
+    if not osp.isfile(path):
+        raise UserError(f'benchmark: config file not found: {path}')
+    cfg = Config.fromfile(path)
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    model = copy.deepcopy(cfg.get('model', {}).to_dict() if hasattr(cfg.get('model'), 'to_dict')
+                          else dict(cfg.get('model', {})))
+    if 'vision_encoder' not in model or 'text_encoder' not in model:
+        raise UserError(f'benchmark: {path}: --train-step needs model.vision_encoder and model.text_encoder')
+    notes = []
+    model['vision_encoder'].update(pretrained=None, max_frames=frames)
+    text = model['text_encoder']
+    if text.get('pretrained') is not None:
+        try:
+            text.update(read_bert_config(text['pretrained']))
+            notes.append(f'text architecture from {text["pretrained"]} (random weights)')
+        except OSError:
+            notes.append(f'text: {text["pretrained"]} not found, BERT-base architecture (random weights)')
+        text['pretrained'] = None
+    if isinstance(model.get('lm_head'), dict):
+        model['lm_head']['pretrained'] = None
+    return model, cfg, notes
+
+
+def synthetic_batch(model: nn.Module, args: argparse.Namespace, frames: int, text_length: int,
+                    device: torch.device) -> Tuple[Tensor, Dict[str, Tensor]]:
+    """A preprocessed batch as ``VideoTextDataPreprocessor`` makes it: ``[B, 1, T, 3, S, S]`` clips and one
+    random caption of ``text_length`` tokens per clip."""
+    encoder, text = model.vision_encoder, model.text_encoder
+    generator = torch.Generator().manual_seed(args.seed)
+    batch = args.batch_size
+    video = torch.randn(batch, 1, frames, encoder.in_channels, encoder.img_size, encoder.img_size,
+                        generator=generator)
+    vocab = text.embeddings.word.num_embeddings
+    ids = torch.randint(1000 if vocab > 2000 else 5, vocab, (batch, text_length), generator=generator)
+    samples = dict(text_ids=ids, text_mask=torch.ones_like(ids), text_owner=torch.arange(batch),
+                   video_ids=torch.arange(batch), sample_idx=torch.arange(batch))
+    return video.to(device), {key: value.to(device) for key, value in samples.items()}
+
+
+def label_parts(model: nn.Module) -> None:
+    """Wrap the model's parts in ``torch.profiler.record_function`` ranges named by :data:`STEP_PARTS`
+    (instance attributes over the methods, so that they also hold around compiled parts; the video
+    encoder's range is ``encode_video``: the encoder, its output norm and the video embedding)."""
+    def labelled(label: str, fn: Callable) -> Callable:
+        def call(*args, **kwargs):
+            with torch.profiler.record_function(label):
+                return fn(*args, **kwargs)
+        return call
+
+    model.encode_video = labelled('video encoder', model.encode_video)
+    model.text_encoder.encode_text = labelled('text encoder', model.text_encoder.encode_text)
+    model.text_encoder.fuse = labelled('fusion', model.text_encoder.fuse)
+    model.contrastive_head.loss = labelled('heads', model.contrastive_head.loss)
+    model.matching_head.loss = labelled('heads', model.matching_head.loss)
+    model.matching_head.sample_negatives = labelled('heads', model.matching_head.sample_negatives)
+    if hasattr(model, 'lm_head'):
+        model.lm_head.forward = labelled('heads', model.lm_head.forward)
+
+
+def set_checkpointing(model: nn.Module, enabled: bool) -> None:
+    """Switch activation checkpointing (``with_cp``) of every module that has it."""
+    for module in model.modules():
+        if hasattr(module, 'with_cp'):
+            module.with_cp = enabled
+
+
+def profile_split(step: Callable[[], None], device: torch.device) -> Dict[str, float]:
+    """Milliseconds of each :data:`STEP_PARTS` range in one ``step()`` under ``torch.profiler`` (host time
+    of the range on CPU; on CUDA the device time attributed to it where the profiler has it), plus
+    ``other`` (the rest of the step) and ``total``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == 'cuda' else [])
+    start = time.perf_counter()
+    with profile(activities=activities) as prof:
+        step()
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+    total = (time.perf_counter() - start) * 1e3
+    split = {part: 0.0 for part in STEP_PARTS}
+    for event in prof.key_averages():
+        if event.key in split:
+            device_ms = getattr(event, 'device_time_total', 0) / 1e3
+            split[event.key] += device_ms if device.type == 'cuda' and device_ms else event.cpu_time_total / 1e3
+    split['other'] = max(0.0, total - sum(split.values()))
+    split['total'] = total
+    return split
+
+
+def train_step_case(path: str, frames: int, args: argparse.Namespace, device: torch.device) -> Dict[str, object]:
+    """Build the model of ``path`` and measure one optimizer step on a synthetic batch (see the docstring)."""
+    from mmengine.optim import build_optim_wrapper
+
+    from svitt_mm.registry import MODELS
+
+    model_cfg, cfg, notes = train_model_config(path, frames)
+    torch.manual_seed(args.seed)
+    model = MODELS.build(model_cfg).to(device).train()
+    if not hasattr(model, 'retrieval_losses'):
+        raise UserError(f'benchmark: {path}: --train-step runs retrieval and pretraining models '
+                        f'(VideoTextRetriever, VideoTextPretrainer), not {type(model).__name__}')
+    optim_cfg = copy.deepcopy(cfg.get('optim_wrapper') or dict(optimizer=dict(type='AdamW', lr=1e-4)))
+    optim_cfg['type'] = 'OptimWrapper'  # no loss checks or accumulation: the step itself is measured
+    optim_cfg.pop('max_skipped_steps', None)
+    optim_wrapper = build_optim_wrapper(model, optim_cfg)
+    inputs, samples = synthetic_batch(model, args, frames, cfg.get('max_text_len', 32), device)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == 'cuda' else (lambda: None)
+
+    loss_names: List[str] = []
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
+            losses = model.loss(inputs, samples)
+        loss_names[:] = sorted(losses)
+        loss = sum(losses.values())
+        with torch.profiler.record_function('backward'):
+            loss.backward()
+        with torch.profiler.record_function('optimizer'):
+            optim_wrapper.step()
+            optim_wrapper.zero_grad()
+
+    set_checkpointing(model, False)  # model FLOPs: without the recomputation of checkpointing
+    flops = count_flops(step)
+    set_checkpointing(model, args.with_cp)
+    if args.compile:
+        model.vision_encoder.compile(dynamic=False)
+        model.text_encoder.encode_text = torch.compile(model.text_encoder.encode_text, dynamic=False)
+        model.text_encoder.fuse = torch.compile(model.text_encoder.fuse, dynamic=False)
+        notes.append('compiled: vision encoder, encode_text, fuse')
+    label_parts(model)
+    first_call = first_call_seconds(step, device)
+    for _ in range(args.warmup):
+        step()
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+    sync()
+    start = time.perf_counter()
+    for _ in range(args.repeats):
+        step()
+    sync()
+    seconds = (time.perf_counter() - start) / args.repeats
+    if device.type == 'cuda':
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+        split = profile_split(step, device)
+    else:
+        split = {}
+        peak = peak_rss_mb(lambda: split.update(profile_split(step, device)))
+    attention = model_cfg['vision_encoder'].get('attention') or dict(type='DenseAttention')
+    note = attention['type'] if isinstance(attention, dict) else 'per-layer attention'
+    if model_cfg['vision_encoder'].get('pruner'):
+        note += f' + {model_cfg["vision_encoder"]["pruner"]["type"]}'
+    record = {'name': osp.splitext(osp.basename(path))[0], 'model': type(model).__name__,
+              'frames': frames, 'batch_size': args.batch_size, 'phase': 'train_step',
+              'tokens': 1 + frames * model.vision_encoder.frame_grid[0] * model.vision_encoder.frame_grid[1],
+              'flops': flops, 'gflops': flops / 1e9, 'gflops_per_clip': flops / 1e9 / args.batch_size,
+              'seconds': seconds, 'ms': seconds * 1e3, 'first_call_s': first_call,
+              'clips_per_s': args.batch_size / seconds, 'peak_memory_mb': peak,
+              'params_m': sum(p.numel() for p in model.parameters()) / 1e6,
+              'split_ms': split, 'losses': loss_names,
+              'note': '; '.join([note] + notes)}
+    if args.peak_tflops:
+        record['tflops_per_s'] = flops / seconds / 1e12
+        record['mfu'] = flops / seconds / (args.peak_tflops * 1e12)
+    return record
+
+
+def format_train_table(records: List[Dict[str, object]], baseline: str) -> str:
+    """One row per (frames, config) with the step's numbers, then the profiler split in ms per step."""
+    width = max(16, *(len(r['name']) + 2 for r in records))
+    header = (f'{"T":>3} {"name":<{width}}{"GFLOP/clip":>11}{"ms/step":>10}{"clips/s":>9}{"peak MB":>9}'
+              f'{"MFU %":>7}{"speed-up":>9}  ' + ' '.join(f'{p:>9}' for p in STEP_PARTS + ('other',)))
+    lines = [header, '-' * len(header)]
+    for r in sorted(records, key=lambda r: r['frames']):
+        peak = '-' if r['peak_memory_mb'] is None else f'{r["peak_memory_mb"]:.0f}'
+        mfu = f'{100 * r["mfu"]:.1f}' if 'mfu' in r else '-'
+        split = ' '.join(f'{r["split_ms"].get(p, 0.0):>9.0f}' for p in STEP_PARTS + ('other',))
+        lines.append(f'{r["frames"]:>3} {r["name"]:<{width}}{r["gflops_per_clip"]:>11.1f}{r["ms"]:>10.0f}'
+                     f'{r["clips_per_s"]:>9.3f}{peak:>9}{mfu:>7}{r["speedup"]:>9.2f}  {split}')
+    lines.append(f'speed-up = clips/s against {baseline} at the same T, measured in this run; GFLOP/clip: '
+                 'forward+backward model FLOPs (no checkpoint recomputation); the split is one profiled step '
+                 '(ms, torch.profiler ranges; backward and optimizer are whole-model).')
+    lines.extend(f'  {r["name"]} T={r["frames"]}: {r["note"]}; losses {", ".join(r["losses"])}'
+                 for r in records)
+    return '\n'.join(lines)
+
+
 def plot_costs(records: List[Dict[str, object]], path: str, title: str) -> None:
     """Median time, GFLOPs and peak memory against frames, one line per (name, phase), written to ``path``
     (PNG)."""
@@ -427,6 +687,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     if not args.system_malloc and retain_freed_memory():
         malloc = 'glibc, freed memory kept for reuse (svitt_mm.apis.cpu_allocator)'
     register_all_modules()
+    unknown = [name for name, _ in args.dense_specs if name not in ATTENTION_OPS.module_dict]
+    if args.op and unknown:
+        raise SystemExit(f'benchmark: --dense {unknown} not registered in ATTENTION_OPS; known: '
+                         f'{sorted(ATTENTION_OPS.module_dict)}')
     unknown = [name for name, _ in args.op_specs if name not in ATTENTION_OPS.module_dict]
     if args.op and unknown:
         raise SystemExit(f'benchmark: --ops {unknown} not registered in ATTENTION_OPS; known: '
@@ -453,6 +717,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
             print(f'wrote {args.out}')
         return results
     device = torch.device(args.device)
+    if args.train_step:
+        return train_step_main(args, device, malloc)
     phases = PHASES if args.backward else PHASES[:1]
     cases = op_cases(args, device) if args.op else encoder_cases(args, device)
     names = [label for label, _ in op_configs(args)] if args.op else [
@@ -493,6 +759,33 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, object]:
     if args.plot:
         plot_costs(records, args.plot, title)
         print(f'wrote {args.plot}')
+    return results
+
+
+def train_step_main(args: argparse.Namespace, device: torch.device, malloc: str) -> Dict[str, object]:
+    """``--train-step``: one record per config and frame count, ratios against the first config."""
+    names = [osp.splitext(osp.basename(p))[0] for p in args.configs]
+    records: List[Dict[str, object]] = []
+    total = len(args.frames) * len(args.configs)
+    for frames in args.frames:
+        for path in args.configs:
+            record = train_step_case(path, frames, args, device)
+            records.append(record)
+            print(f'[{len(records)}/{total}] {record["name"]} T={frames}: {record["gflops_per_clip"]:.1f} '
+                  f'GFLOP/clip, {record["ms"]:.0f} ms/step (mean of {args.repeats}), first step '
+                  f'{record["first_call_s"]:.1f} s', flush=True)
+    add_ratios(records)
+    precision = 'bf16 autocast' if args.amp else 'float32'
+    extras = [x for x, on in (('activation checkpointing', args.with_cp), ('torch.compile', args.compile)) if on]
+    title = f'training step, batch {args.batch_size}, {precision}' + ''.join(f', {x}' for x in extras)
+    print(f'\n{title} on {device} ({torch.get_num_threads()} threads; malloc: {malloc})')
+    print(format_train_table(records, names[0]))
+    results = {'mode': 'train_step', 'machine': machine_info(device, malloc),
+               'settings': {k: v for k, v in vars(args).items() if k not in ('out', 'plot')},
+               'results': records}
+    if args.out:
+        mmengine.dump(results, args.out, indent=2)
+        print(f'wrote {args.out}')
     return results
 
 

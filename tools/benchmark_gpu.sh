@@ -40,3 +40,23 @@ step 60 'encoders, bf16, batch 32, 4 frames' "$python" tools/benchmark.py config
 step 80 'encoders with flex, bf16, batch 4, 16 frames, forward' "$python" tools/benchmark.py \
     configs/dense_16f.py configs/svitt_16f.py configs/svitt_16f_flex.py --device cuda --dtype bfloat16 \
     --frames 16 --batch-size 4 --warmup 2 --repeats 10 --out "$out/encoder_flex_bf16.json"
+# Issue 21: the GPU targets against the strong dense baseline (FusedBiasDenseAttention in configs/dense_*f.py).
+step 120 'issue 21: attention layer, 16 frames, batch 8, bf16, Triton vs flash' "$python" tools/benchmark.py \
+    --op --device cuda --dtype bfloat16 --frames 16 --backward --batch-size 8 --warmup 3 --repeats 20 \
+    --ops TritonBlockSparseAttention --out "$out/issue21_op_16f_b8_bf16.json"
+step 120 'issue 21: layer with relative position bias: strong dense (flex) vs old dense vs Triton' \
+    "$python" tools/benchmark.py --op --bias --device cuda --dtype bfloat16 --frames 16 --backward \
+    --batch-size 8 --warmup 3 --repeats 10 --dense FusedBiasDenseAttention DenseAttention \
+    --ops TritonBlockSparseAttention --out "$out/issue21_op_bias_16f_b8_bf16.json"
+step 240 'issue 21: training step, 16 frames, batch 8, bf16, SViTT (Triton) vs strong dense' \
+    "$python" tools/benchmark.py --train-step configs/dense_16f.py configs/svitt_16f_triton.py --device cuda \
+    --amp --frames 16 --batch-size 8 --warmup 2 --repeats 5 --peak-tflops 989 --out "$out/issue21_step_16f_b8.json"
+step 90 'issue 21: SViTT encoders eager, bf16, batch 4, 16 frames' "$python" tools/benchmark.py \
+    configs/svitt_16f.py configs/svitt_16f_triton.py --device cuda --dtype bfloat16 --frames 16 --batch-size 4 \
+    --warmup 2 --repeats 10 --out "$out/issue21_encoder_eager.json"
+step 240 'issue 21: SViTT encoders torch.compile, bf16, batch 4, 16 frames' "$python" tools/benchmark.py \
+    configs/svitt_16f.py configs/svitt_16f_triton.py --device cuda --dtype bfloat16 --frames 16 --batch-size 4 \
+    --warmup 2 --repeats 10 --compile --out "$out/issue21_encoder_compiled.json"
+"$python" tools/gpu_checks/issue21_targets.py --op "$out/issue21_op_16f_b8_bf16.json" \
+    --step "$out/issue21_step_16f_b8.json" --compiled "$out/issue21_encoder_compiled.json" \
+    --eager "$out/issue21_encoder_eager.json" --out "$out/issue21_targets.json"

@@ -223,3 +223,103 @@ def test_unknown_pattern_or_backend_is_a_readable_exit(benchmark):
         benchmark.main(['--op', '--frames', '1', *FAST, *OP_SHAPE, '--pattern', 'NoSuchBlocks'])
     with pytest.raises(SystemExit, match="--backend \\['cuda_kernel'\\] are not backends"):
         benchmark.main(['--op', '--frames', '1', *FAST, *OP_SHAPE, '--backend', 'cuda_kernel'])
+
+
+def tiny_train_configs(tmp_path):
+    """dense_demo.py / svitt_demo.py with the tiny model of the tool tests (random 2-layer text encoder)."""
+    from tool_helpers import TINY_MODEL
+    paths = []
+    for name in ('dense_demo', 'svitt_demo'):
+        path = tmp_path / f'tiny_{name}.py'
+        extra = "model['text_encoder']['num_layers'] = 3\n"  # 2 fusion layers: room for the text pruner
+        extra += "model['vision_encoder']['prune_layers'] = (1,)\n" if name == 'svitt_demo' else ''
+        path.write_text(f"_base_ = [{osp.join(ROOT, 'configs/demo', name + '.py')!r}]\n" + TINY_MODEL + extra)
+        paths.append(str(path))
+    return paths
+
+
+def test_train_step_mode_times_whole_steps_and_counts_their_flops(benchmark, tmp_path, capsys):
+    dense, svitt = tiny_train_configs(tmp_path)
+    out = tmp_path / 'step.json'
+    results = benchmark.main(['--train-step', dense, svitt, '--frames', '2', '--batch-size', '2', *FAST,
+                              '--peak-tflops', '1', '--out', str(out)])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(results))
+    assert results['mode'] == 'train_step'
+    base, sparse = results['results']
+    assert (base['name'], sparse['name']) == ('tiny_dense_demo', 'tiny_svitt_demo')
+    for record in (base, sparse):
+        assert record['phase'] == 'train_step' and record['frames'] == 2 and record['batch_size'] == 2
+        assert record['losses'] == ['loss_itc', 'loss_itm']
+        assert record['clips_per_s'] == pytest.approx(2 / record['seconds'])
+        assert record['mfu'] == pytest.approx(record['flops'] / record['seconds'] / 1e12)
+        assert set(benchmark.STEP_PARTS) <= set(record['split_ms'])
+        for part in ('video encoder', 'text encoder', 'fusion', 'heads', 'backward', 'optimizer'):
+            assert record['split_ms'][part] > 0, part  # every part ran inside its profiler range
+        assert record['peak_memory_mb'] is None or record['peak_memory_mb'] >= 0
+    assert sparse['speedup'] == pytest.approx(base['seconds'] / sparse['seconds'])
+    assert sparse['flops'] < base['flops']  # block-sparse attention and pruning compute less
+
+    # Independent count of the dense step's forward+backward FLOPs: the same model and batch, math-path
+    # attention, without the optimizer (which does no matrix products).
+    import mmengine.config
+    model_cfg, cfg, _ = benchmark.train_model_config(dense, 2)
+    register_all_modules()
+    from svitt_mm.registry import MODELS
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg).train()
+    args = benchmark.parse_args(['--train-step', dense, '--batch-size', '2'])
+    inputs, samples = benchmark.synthetic_batch(model, args, 2, cfg.get('max_text_len', 32), torch.device('cpu'))
+    assert isinstance(cfg, mmengine.config.Config)
+    expected = math_path_flops(lambda: sum(model.loss(inputs, samples).values()).backward())
+    assert base['flops'] == expected
+    printed = capsys.readouterr().out
+    assert 'video encoder' in printed and 'MFU %' in printed and 'tiny_svitt_demo' in printed
+
+
+def test_train_step_switches_checkpointing_and_bf16(benchmark, tmp_path, monkeypatch):
+    dense, _ = tiny_train_configs(tmp_path)
+    seen = []
+    real = benchmark.count_flops
+
+    def recording_count(fn):
+        seen.append('count')
+        return real(fn)
+
+    monkeypatch.setattr(benchmark, 'count_flops', recording_count)
+    plain = benchmark.main(['--train-step', dense, '--frames', '2', *FAST])['results'][0]
+    checkpointed = benchmark.main(['--train-step', dense, '--frames', '2', *FAST, '--with-cp',
+                                   '--amp'])['results'][0]
+    assert seen == ['count', 'count']
+    assert checkpointed['flops'] == plain['flops']  # model FLOPs: no recomputation counted
+    assert checkpointed['note'] == plain['note']
+
+
+def test_train_step_refuses_bad_arguments(benchmark, tmp_path):
+    dense, _ = tiny_train_configs(tmp_path)
+    for argv in (['--train-step'], [dense, '--amp'], ['--train-step', dense, '--peak-tflops', '0']):
+        with pytest.raises(SystemExit):
+            benchmark.main(argv)
+    with pytest.raises(Exception, match='config file not found'):
+        benchmark.main(['--train-step', str(tmp_path / 'missing.py')])
+
+
+def test_op_mode_with_bias_and_the_strong_dense_baseline(benchmark, capsys):
+    results = benchmark.main(['--op', '--bias', '--frames', '4', '--backward', *FAST, *OP_SHAPE,
+                              '--dense', 'FusedBiasDenseAttention', 'DenseAttention',
+                              "FusedBiasDenseAttention:backend='flex'", '--backend', 'gather'])
+    records = {(r['name'], r['phase']): r for r in results['results']}
+    strong = records['FusedBiasDenseAttention', 'forward_backward']
+    assert strong['baseline'] == 'FusedBiasDenseAttention' and strong['time_ratio'] == 1
+    # Same function; its backward recomputes the logits once (2 B H N^2 D more than the math path).
+    tokens = 1 + 16 * 4
+    assert strong['flops'] == records['DenseAttention', 'forward_backward']['flops'] + 2 * 2 * tokens ** 2 * 16
+    assert records['FusedBiasDenseAttention', 'forward']['flops'] == records['DenseAttention', 'forward']['flops']
+    assert "relative position bias" in strong['note']
+    assert (records["FusedBiasDenseAttention:backend='flex'", 'forward']['flops']
+            == records['FusedBiasDenseAttention', 'forward']['flops'])
+    assert ("FusedBiasDenseAttention:backend='flex'", 'forward_backward') not in records  # no CPU backward
+    assert 'no CPU backward' in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"--dense \['NoSuchDense'\] not registered"):
+        benchmark.main(['--op', '--frames', '1', *FAST, *OP_SHAPE, '--dense', 'NoSuchDense'])
+    with pytest.raises(SystemExit):
+        benchmark.main(['--op', '--bias', '--frames', '1', *FAST, '--tokens-per-frame', '15'])

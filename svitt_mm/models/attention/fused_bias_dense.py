@@ -14,7 +14,9 @@ function (values and gradients, including the bias table's) from the pair bias' 
   (no gradient), backward recomputes each chunk's probabilities and accumulates ``dq, dk, dv`` and the
   table gradient (``index_add_`` of ``dS`` into the rows), so that no ``N x N`` tensor outlives a chunk.
 
-``auto`` picks ``flex`` on CUDA and ``chunked`` elsewhere. A pair bias without ``as_table()`` is
+``auto`` picks ``flex`` on CUDA and ``chunked`` elsewhere. FLOP counts (``svitt_mm.apis.cost.count_flops``)
+run ``chunked``: its forward counts as :class:`DenseAttention`'s, its backward one ``q k^T`` product more
+(``2 B H N^2 D`` per layer: the recomputation of the logits that fused attention backward passes do). A pair bias without ``as_table()`` is
 materialised once per call, as :class:`DenseAttention` does, with a logged warning.
 The global queries' probabilities are recomputed explicitly, as in :class:`DenseAttention`.
 """
@@ -158,9 +160,11 @@ class FusedBiasDenseAttention(AttentionOp):
                           level=30)
                 self._warned = True
             return self.dense(q, k, v, num_global=num_global, key_padding_mask=key_padding_mask, bias=bias)
-        if table is None or counting_flops():  # no bias: SDPA's fused kernels; FLOP counts: the counted path
+        if table is None:  # no bias: SDPA's fused kernels
             return self.dense(q, k, v, num_global=num_global, key_padding_mask=key_padding_mask, bias=bias)
-        if self.resolve_backend(q.device) == 'flex':
+        # FLOP counts take the chunked path (torch's counter cannot see inside flex; the dense path would
+        # hold every layer's [B, H, N, N] probabilities for backward).
+        if not counting_flops() and self.resolve_backend(q.device) == 'flex':
             inputs = (q, k, v, table.table)
             if q.device.type == 'cpu':
                 if torch.is_grad_enabled() and any(t.requires_grad for t in inputs):

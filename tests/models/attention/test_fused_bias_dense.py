@@ -118,11 +118,20 @@ def test_pair_bias_without_table_is_materialised_with_a_warning():
     torch.testing.assert_close(probs, ref_probs)
 
 
-def test_flop_count_takes_the_counted_dense_path():
+def test_flop_count_runs_chunked_with_one_recomputed_product_in_backward():
+    from svitt_mm.apis import count_flops
     case = make_case(1, False, False)
+    q = case[0]
+    batch, heads, tokens, dim = q.shape
+    op = FusedBiasDenseAttention(backend='flex')  # flex cannot be counted: the count runs chunked
     with flop_counting():
-        ours = run(FusedBiasDenseAttention(), case)
+        ours = run(op, case)
     assert_equal_results(ours, run(DenseAttention(), case))
+    forward = count_flops(lambda: run(op, case, backward=False))
+    step = count_flops(lambda: run(op, case))
+    dense_step = count_flops(lambda: run(DenseAttention(), case))
+    assert forward == count_flops(lambda: run(DenseAttention(), case, backward=False))
+    assert step == dense_step + 2 * batch * heads * tokens * tokens * dim
 
 
 @pytest.mark.parametrize('kwargs', [dict(backend='triton'), dict(chunk_bytes=0)])

@@ -47,6 +47,18 @@ def _dim(key: str, dim: int, divide_by: Optional[Callable[[nn.Module], int]] = N
     return size
 
 
+def _switch(key: str, attribute: str) -> Extractor:
+    """Whether an optional parameter ``key`` is there: ``True`` when it is; when it is not, ``False`` if
+    the module has the switch ``attribute`` off, else ``None`` (not compared). So weights with the
+    parameter are refused by a model without it, while a model with it takes weights without it (the
+    parameter keeps its initialisation)."""
+    def present(state: Mapping[str, Tensor], prefix: str, module: nn.Module) -> Optional[bool]:
+        if prefix + key in state:
+            return True
+        return None if getattr(module, attribute, False) else False
+    return present
+
+
 Settings = Sequence[Tuple[str, Extractor]]
 # (setting, how to read it), in the order they are compared; named as the encoders' arguments.
 VIDEO_BEIT_SETTINGS: Settings = (
@@ -56,6 +68,8 @@ VIDEO_BEIT_SETTINGS: Settings = (
     ('patch_size', _dim('patch_embed.proj.weight', 3)),
     ('tubelet_size', _dim('patch_embed.proj.weight', 1, lambda module: module.in_channels)),
     ('MLP width (mlp_ratio * embed_dims)', _dim('blocks.0.mlp.fc1.weight', 0)),
+    ('use_abs_pos_emb', _switch('pos_embed', 'use_abs_pos_emb')),
+    ('use_temporal_emb', _switch('temporal_embed', 'use_temporal_emb')),
 )
 BERT_FUSION_SETTINGS: Settings = (
     ('num_layers', _layer_count('layers')),

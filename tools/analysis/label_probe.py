@@ -164,6 +164,7 @@ def main(argv=None) -> dict:
     evaluations = []
     report = dict(config=args.config, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                   clips_per_event=args.clips_per_event, num_frames=num_frames, device=str(device),
+                  cfg_options=args.cfg_options,
                   test_clips=len(test_frames), evaluations=evaluations)
     header = f'{"step":>7}{"loss":>8}{"shape":>8}{"colour":>8}{"motion":>8}{"axis":>8}{"order sens.":>13}'
     print(header)

@@ -14,7 +14,10 @@ buffers and classifier heads are dropped, a shared bias table (``use_shared_rela
 added to every layer's own table (or copied to every layer that has none; Hugging Face adds both biases
 when a checkpoint has both), every 2-D relative position bias table is inflated to 3-D (see
 :func:`inflate_relative_position_table`), and an image patch projection is inflated to the model's
-tubelets (:func:`inflate_patch_embedding`).
+tubelets (:func:`inflate_patch_embedding`). An absolute position embedding (HF
+``embeddings.position_embeddings``, timm ``pos_embed``, ``[1, 1+H*W, C]`` with a [CLS] slot) goes to
+VideoBEiT's ``pos_embed`` (``use_abs_pos_emb=True``), resized bicubically when its grid differs from the
+model's (:func:`resize_position_embedding`).
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Mapping, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
 from torch import Tensor
 
 from svitt_mm.utils.load_report import KeyReport, log_key_report
@@ -41,6 +46,7 @@ Rules = Sequence[Tuple[str, str]]
 # Name of a table shared by all layers, before it is copied to each layer.
 SHARED_TABLE = 'shared_relative_position_bias_table'
 PATCH_PROJECTION = 'patch_embed.proj.weight'
+POSITION_EMBEDDING = 'pos_embed'
 TABLE_KEY = re.compile(r'^blocks\.\d+\.attn\.relative_position_bias\.table$')
 # Separate q/k/v weights are renamed to ``blocks.{i}.attn.qkv.weight.{q,k,v}``, then fused.
 QKV_PART = re.compile(r'^(blocks\.\d+\.attn\.qkv\.weight)\.([qkv])$')
@@ -50,6 +56,7 @@ STRIPPED_PREFIX = 'beit.'
 
 _HF_RULES: Rules = (
     (r'^embeddings\.cls_token$', 'cls_token'),
+    (r'^embeddings\.position_embeddings$', POSITION_EMBEDDING),
     (r'^embeddings\.patch_embeddings\.projection\.', 'patch_embed.proj.'),
     (r'^encoder\.layer\.(\d+)\.attention\.attention\.query\.bias$', r'blocks.\1.attn.q_bias'),
     (r'^encoder\.layer\.(\d+)\.attention\.attention\.value\.bias$', r'blocks.\1.attn.v_bias'),
@@ -70,6 +77,7 @@ _HF_RULES: Rules = (
 
 _HF_MODULE_RULES: Rules = (
     (r'^embeddings\.cls_token$', 'cls_token'),
+    (r'^embeddings\.position_embeddings$', POSITION_EMBEDDING),
     (r'^embeddings\.patch_embeddings\.projection\.', 'patch_embed.proj.'),
     (r'^layers\.(\d+)\.attention\.q_proj\.bias$', r'blocks.\1.attn.q_bias'),
     (r'^layers\.(\d+)\.attention\.v_proj\.bias$', r'blocks.\1.attn.v_bias'),
@@ -181,6 +189,22 @@ def inflate_patch_embedding(weight: Tensor, tubelet_size: int) -> Tensor:
     return weight
 
 
+def resize_position_embedding(embedding: Tensor, grid: Tuple[int, int]) -> Tensor:
+    """Resize an absolute position embedding ``[1, 1+S*S, C]`` (a square ``S x S`` grid after the [CLS]
+    slot) to ``grid`` ``(Hp, Wp)`` by bicubic interpolation of the patch slots; the [CLS] slot is kept.
+    An embedding of the target size, or one that is not ``[1, 1+S*S, C]``, is returned unchanged (the
+    caller's shape check reports the latter)."""
+    if embedding.dim() != 3 or embedding.shape[0] != 1 or embedding.shape[1] == 1 + grid[0] * grid[1]:
+        return embedding
+    side = round((embedding.shape[1] - 1) ** 0.5)
+    if side * side != embedding.shape[1] - 1:
+        return embedding
+    patches = embedding[:, 1:].reshape(1, side, side, -1).permute(0, 3, 1, 2).float()
+    patches = F.interpolate(patches, size=tuple(grid), mode='bicubic', align_corners=False)
+    patches = patches.permute(0, 2, 3, 1).reshape(1, grid[0] * grid[1], -1).to(embedding.dtype)
+    return torch.cat([embedding[:, :1], patches], dim=1)
+
+
 def load_beit_weights(model: 'VideoBEiT', source: Union[str, Path, Mapping[str, Tensor]],
                       strict: bool = True) -> Tuple[List[str], List[str]]:
     """Load BEiT weights from ``source`` (see :func:`read_state_dict`) into ``model``.
@@ -208,6 +232,13 @@ def load_beit_weights(model: 'VideoBEiT', source: Union[str, Path, Mapping[str, 
             state[key] = own_table + shared if both else state.get(key, shared)
     state = {key: inflate_relative_position_table(value, model.max_tubelets, model.frame_grid, key)
              if TABLE_KEY.match(key) else value for key, value in state.items()}
+    position = state.get(POSITION_EMBEDDING)
+    if position is not None and getattr(model, 'pos_embed', None) is not None:
+        state[POSITION_EMBEDDING] = resize_position_embedding(position, model.frame_grid)
+        if state[POSITION_EMBEDDING].shape != position.shape:
+            print_log(f'{POSITION_EMBEDDING}: absolute position embedding resized from {tuple(position.shape)} '
+                      f'to {tuple(state[POSITION_EMBEDDING].shape)} (a {model.frame_grid[0]}x'
+                      f'{model.frame_grid[1]} patch grid, bicubic interpolation)', logger='current')
     own_projection = model.patch_embed.proj.weight
     projection = state.get(PATCH_PROJECTION)
     if projection is not None and projection.shape[1] * model.tubelet_size == own_projection.shape[1]:

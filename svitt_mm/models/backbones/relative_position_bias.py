@@ -98,15 +98,22 @@ class TableBias:
 
 
 class RelativePositionBias3D(nn.Module):
-    """One layer's learnable 3-D relative position bias table (zero-initialised).
+    """One layer's learnable 3-D relative position bias table (zero-initialised by default).
+
+    A zero table, like one inflated from 2-D BEiT weights, gives the same bias to the temporal offsets
+    ``dt`` and ``-dt``: the encoder starts exactly symmetric in time. ``temporal_init_std > 0`` draws
+    the rows of every nonzero temporal offset from ``N(0, temporal_init_std^2)`` instead
+    (:meth:`init_temporal_slices`), a start that is not symmetric in time.
 
     Args:
         num_heads: attention heads (table columns).
         max_frames: largest temporal extent the table distinguishes.
         frame_grid: ``(Hp, Wp)`` patches per frame.
+        temporal_init_std: standard deviation of the random start of the ``dt != 0`` rows (0: zeros).
     """
 
-    def __init__(self, num_heads: int, max_frames: int, frame_grid: Tuple[int, int]) -> None:
+    def __init__(self, num_heads: int, max_frames: int, frame_grid: Tuple[int, int],
+                 temporal_init_std: float = 0.0) -> None:
         super().__init__()
         if max_frames < 1:
             raise ArgumentError(f'RelativePositionBias3D: max_frames must be >= 1, got {max_frames!r}')
@@ -114,6 +121,22 @@ class RelativePositionBias3D(nn.Module):
         self.frame_grid = tuple(frame_grid)
         rows = num_relative_positions(max_frames, self.frame_grid) + 3
         self.table = nn.Parameter(torch.zeros(rows, num_heads))
+        self.init_temporal_slices(temporal_init_std)
+
+    @torch.no_grad()
+    def init_temporal_slices(self, std: float) -> None:
+        """Add ``N(0, std^2)`` draws to the rows of every temporal offset ``dt != 0``; the ``dt = 0``
+        slice (the 2-D bias) and the [CLS] rows are left as they are. ``std = 0`` changes nothing (and
+        draws nothing)."""
+        if not std >= 0:
+            raise ArgumentError(f'RelativePositionBias3D: temporal_init_std must be >= 0, got {std!r}')
+        if std == 0 or self.max_frames == 1:
+            return
+        stride = num_relative_positions(1, self.frame_grid)
+        noise = torch.randn(num_relative_positions(self.max_frames, self.frame_grid), self.table.shape[1])
+        centre = (self.max_frames - 1) * stride  # first row of dt = 0
+        noise[centre:centre + stride] = 0
+        self.table[:noise.shape[0]] += std * noise.to(self.table)
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
         """Load as usual, after resizing a table made for another frame count to ``max_frames``

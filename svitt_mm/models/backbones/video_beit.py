@@ -123,8 +123,12 @@ class VideoBEiT(QuietInitInfo, BaseModule):
     frames (frame-major raster order ``t*Hp*Wp + h*Wp + w``, then permuted by ``token_order``) follow one
     learnable [CLS].  With ``tubelet_size = s > 1`` a token embeds the same patch of ``s`` consecutive
     frames (a space-time "tubelet", as a Conv3d with kernel and stride ``(s, p, p)`` would), and ``t``
-    counts tubelets.  There is no absolute position embedding: positions enter only through the per-layer
-    relative position bias (:mod:`.relative_position_bias`), so one model takes any number of frames.
+    counts tubelets.  By default (as in SViTT) there is no absolute position embedding: positions enter only
+    through the per-layer relative position bias (:mod:`.relative_position_bias`), so one model takes any
+    number of frames.  Two switches add position embeddings to the patch tokens before the first layer,
+    looked up by each token's original ``(t, h, w)``, so they are the same for every ``token_order``:
+    ``use_abs_pos_emb`` (where a token is in its frame) and ``use_temporal_emb`` (which frame or tubelet
+    it comes from).
 
     Args:
         img_size: frame height and width (pixels).
@@ -150,6 +154,20 @@ class VideoBEiT(QuietInitInfo, BaseModule):
             the local tokens by that layer's head-averaged [CLS] attention.
         prune_layers: 0-based layers after which tokens are pruned (SViTT: ``(3, 6, 9)``).
         token_order: ``'raster'``, ``'zcurve'`` or ``'hilbert'`` (:mod:`.token_order`).
+        use_abs_pos_emb: add BEiT's absolute position embedding ``pos_embed`` ``[1, 1+Hp*Wp, C]``: slot 0
+            to the [CLS] token, slot ``1 + h*Wp + w`` to every token at ``(h, w)`` of every frame or
+            tubelet (spatial only, shared across time). Zero-initialised; loaded from BEiT weights that
+            have one (Hugging Face ``use_absolute_position_embeddings``, timm ``use_abs_pos_emb``),
+            resized bicubically when their grid differs (:mod:`.beit_weights`).
+        use_temporal_emb: add a learned embedding ``temporal_embed`` ``[1, max_frames/tubelet_size, C]``
+            to every token of frame (tubelet) ``t``. Initialised small and random as the [CLS] token
+            (truncated normal, std 0.02), not with zeros, so that the encoder is not symmetric in time
+            from the start; clips longer than ``max_frames`` are refused. BEiT weights have none: it
+            keeps its start.
+        temporal_init_std: > 0 draws the temporal slices (``dt != 0``) of every layer's relative position
+            bias table from ``N(0, std^2)`` instead of zeros
+            (:meth:`.RelativePositionBias3D.init_temporal_slices`). Pretrained BEiT weights, inflated
+            from 2-D, overwrite them with time-symmetric values.
         pretrained: BEiT weights (HF model directory or weights file) loaded by :meth:`init_weights`.
         strict: refuse ``pretrained`` weights built for another architecture (another layer count,
             width, heads, patch or tubelet size), naming the first setting that differs; ``False`` loads
@@ -167,7 +185,8 @@ class VideoBEiT(QuietInitInfo, BaseModule):
         img_size=optional(int_at_least(1)), patch_size=optional(int_at_least(1)),
         embed_dims=optional(int_at_least(1)), num_layers=optional(int_at_least(1)),
         num_heads=optional(int_at_least(1)), max_frames=int_at_least(1), tubelet_size=int_at_least(1),
-        prune_layers=each(int_at_least(0)), drop_path_rate=number_in(0, 1, high_open=True))
+        prune_layers=each(int_at_least(0)), drop_path_rate=number_in(0, 1, high_open=True),
+        temporal_init_std=number_in(0, float('inf')))
 
     def __init__(self, img_size: Optional[int] = None, patch_size: Optional[int] = None,
                  in_channels: Optional[int] = None, embed_dims: Optional[int] = None,
@@ -177,11 +196,13 @@ class VideoBEiT(QuietInitInfo, BaseModule):
                  tubelet_size: int = 1, attention: Union[dict, Sequence[dict], None] = None,
                  pruner: Optional[dict] = None, prune_layers: Sequence[int] = (),
                  token_order: str = 'raster', pretrained: Optional[str] = None, with_cp: bool = False,
-                 strict: bool = True, init_cfg: Optional[dict] = None) -> None:
+                 strict: bool = True, use_abs_pos_emb: bool = False, use_temporal_emb: bool = False,
+                 temporal_init_std: float = 0.0, init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         check_arguments(self, img_size=img_size, patch_size=patch_size, embed_dims=embed_dims,
                         num_layers=num_layers, num_heads=num_heads, max_frames=max_frames,
-                        tubelet_size=tubelet_size, prune_layers=prune_layers, drop_path_rate=drop_path_rate)
+                        tubelet_size=tubelet_size, prune_layers=prune_layers, drop_path_rate=drop_path_rate,
+                        temporal_init_std=temporal_init_std)
         arch = resolve_beit_architecture(dict(
             img_size=img_size, patch_size=patch_size, in_channels=in_channels, embed_dims=embed_dims,
             num_layers=num_layers, num_heads=num_heads, mlp_ratio=mlp_ratio, norm_eps=norm_eps), pretrained,
@@ -231,6 +252,15 @@ class VideoBEiT(QuietInitInfo, BaseModule):
         self.pooler_norm = nn.LayerNorm(embed_dims, eps=norm_eps)
         self.pruner = TOKEN_PRUNERS.build(pruner) if pruner is not None else None
         self._init_linear_weights()
+        # Optional position embeddings, after the default initialisation so that it draws the same numbers.
+        self.use_abs_pos_emb = bool(use_abs_pos_emb)
+        self.use_temporal_emb = bool(use_temporal_emb)
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + self.frame_grid[0] * self.frame_grid[1],
+                                                  embed_dims)) if self.use_abs_pos_emb else None
+        self.temporal_embed = nn.Parameter(trunc_normal_(torch.zeros(1, self.max_tubelets, embed_dims),
+                                                         std=0.02)) if self.use_temporal_emb else None
+        for block in self.blocks:
+            block.attn.relative_position_bias.init_temporal_slices(temporal_init_std)
 
     def _init_linear_weights(self) -> None:
         """Truncated normal (std 0.02) for linear maps (patch projection included) and the [CLS], zero
@@ -242,6 +272,18 @@ class VideoBEiT(QuietInitInfo, BaseModule):
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
         trunc_normal_(self.cls_token, std=0.02)
+
+    def _embed_positions(self, x: Tensor) -> Tensor:
+        """Add the optional position embeddings to the patch tokens ``x`` ``[B, T', Hp*Wp, C]`` (raster
+        order, ``T'`` frames or tubelets); the result is ``[B, T'*Hp*Wp, C]``."""
+        if self.temporal_embed is not None:
+            if x.shape[1] > self.max_tubelets:
+                raise ValueError(f'VideoBEiT has a temporal embedding for {self.max_tubelets} frames/tubelets '
+                                 f'(max_frames={self.max_frames}); got a clip of {x.shape[1]}')
+            x = x + self.temporal_embed[:, :x.shape[1], None]
+        if self.pos_embed is not None:
+            x = x + self.pos_embed[:, None, 1:]
+        return x.flatten(1, 2)
 
     def init_weights(self) -> None:
         """MMEngine init (``init_cfg``), then the BEiT weights of ``pretrained``, if any."""
@@ -289,11 +331,12 @@ class VideoBEiT(QuietInitInfo, BaseModule):
         tubelets = frames // self.tubelet_size
         # [B, T, C, H, W] -> [B*T/s, s*C, H, W]: the frames of a tubelet side by side as channels
         x = self.patch_embed(video.reshape(batch * tubelets, -1, *video.shape[-2:]))
-        x = x.reshape(batch, -1, self.embed_dims)  # raster order
+        x = self._embed_positions(x.reshape(batch, tubelets, -1, self.embed_dims))  # raster order
         positions = token_order(self.token_order, (tubelets, *self.frame_grid), x.device)[None]  # [1, N]
         if self.token_order != 'raster':
             x = x[:, positions[0]]
-        x = torch.cat([self.cls_token.expand(batch, -1, -1), x], dim=1)
+        cls = self.cls_token if self.pos_embed is None else self.cls_token + self.pos_embed[:, :1]
+        x = torch.cat([cls.expand(batch, -1, -1), x], dim=1)
         index = RelativePositionIndex(positions, self.frame_grid, self.max_tubelets)
         kept, token_groups = [], []
         sizes = None  # token sizes [B, 1+N] once a merger has run (proportional attention)

@@ -95,3 +95,44 @@ def test_tool_writes_table_and_json(tmp_path, capsys):
 def test_refuses_a_missing_checkpoint(tmp_path):
     with pytest.raises(UserError, match='does not exist'):
         caption_contrasts.main(['configs/demo/svitt_demo.py', str(tmp_path / 'none.pth')])
+
+
+def test_location_clips_differ_only_in_the_side():
+    import numpy as np
+    from svitt_mm.datasets.demo.temporal_shapes import Event
+    event = Event('triangle', 'grows', ('red', 'red'))
+    specs = caption_contrasts.location_clip_specs(event, np.random.default_rng(0), 64)
+    left, right = specs['left'], specs['right']
+    assert left.gradient == right.gradient == (0.0, 0.0)  # a plain background
+    assert (left.radii, left.colors, left.tint) == (right.radii, right.colors, right.tint)
+    for (lx, ly), (rx, ry) in zip(left.centers, right.centers):
+        assert ly == ry and lx < 32 < rx and lx == pytest.approx(64 - rx)
+    frames = {side: caption_contrasts.render_clip(spec, 16, 64) for side, spec in specs.items()}
+    torch.testing.assert_close(torch.from_numpy(frames['left'][:, :, ::-1].copy()), torch.from_numpy(frames['right']),
+                               atol=1, rtol=0)  # mirror images (the shapes are left-right symmetric)
+    assert caption_contrasts.location_caption(event, 'left') == 'a red triangle on the left grows'
+
+
+def test_tool_reports_location_contrasts(tmp_path):
+    _, model, options = tiny_config_and_model(tmp_path)
+    checkpoint = tmp_path / 'tiny.pth'
+    torch.save({'state_dict': model.state_dict()}, checkpoint)
+    result = caption_contrasts.main(['configs/demo/svitt_demo.py', str(checkpoint), '--locations',
+                                     str(tmp_path / 'locations'), '--cfg-options',
+                                     *[f'{k}={v}' for k, v in options.items()]])
+    annotations = json.loads((tmp_path / 'locations' / 'locations.json').read_text())
+    assert result['location_captions'] == len(annotations) == 96  # 48 events x 2 sides
+    assert {a['caption'] for a in annotations[:2]} == {'a red circle on the left moves up',
+                                                       'a red circle on the right moves up'}
+    words = {row['words']: row for row in result['location_contrasts']}
+    assert words['left/right']['pairs'] == 48 and words['down/up']['pairs'] == 24
+    # the longest caption is tokenised whole: the two sides give different text embeddings
+    assert words['left/right']['text_cos'] < 1 - 1e-6
+
+
+def test_location_dataset_tokenises_long_captions():
+    dataset = dict(type='VideoTextDataset', ann_file='a', media_root='b',
+                   pipeline=[dict(type='OpenVideo'), dict(type='TokenizeCaptions', tokenizer='t', max_length=8)])
+    built = caption_contrasts.location_dataset_config(dataset, 'x.json', 'videos')
+    assert built['ann_file'] == 'x.json' and built['pipeline'][1]['max_length'] == 12
+    assert dataset['pipeline'][1]['max_length'] == 8  # the config is not changed

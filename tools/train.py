@@ -14,11 +14,12 @@ import argparse
 import os
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 from svitt_mm.apis import (STRATEGIES, check_before_run, check_training_batches, default_work_dir,
                            finish_distributed, load_config, register_all_modules, retain_freed_memory,
                            setup_distributed, use_strategy)
+from svitt_mm.apis.cfg_options import CfgOptionsAction
 from svitt_mm.apis.cli import run_tool
 from svitt_mm.registry import RUNNERS
 from svitt_mm.utils.errors import UserError
@@ -34,7 +35,7 @@ def parse_args(argv=None):
                         'path is given')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision (CUDA only; bf16 where supported, else fp16)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE',
                         help='override config entries, e.g. train_dataloader.batch_size=8')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher for distributed training')

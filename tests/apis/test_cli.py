@@ -124,3 +124,23 @@ def test_cfg_options_still_parse_lists_and_numbers():
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
     args = parser.parse_args(['--cfg-options', 'a.b=[1,2]', 'c=0.5', 'd=x'])
     assert args.cfg_options == {'a.b': [1, 2], 'c': 0.5, 'd': 'x'}
+
+
+def test_every_tool_with_cfg_options_reports_malformed_pairs():
+    """Each tool that takes --cfg-options parses it with CfgOptionsAction, not MMEngine's DictAction; a tool
+    that only hands the pairs on to another tool (``'--cfg-options', *options``) leaves the parsing to it."""
+    tools = [path for path in sorted((ROOT / 'tools').rglob('*.py')) if '--cfg-options' in path.read_text()]
+    parsing = [path for path in tools if "'--cfg-options', *" not in path.read_text()]
+    assert len(parsing) >= 9
+    for path in tools:
+        assert 'DictAction' not in path.read_text(), path.relative_to(ROOT)
+    for path in parsing:
+        assert 'action=CfgOptionsAction' in path.read_text(), path.relative_to(ROOT)
+
+
+def test_train_tool_names_a_malformed_pair():
+    proc = subprocess.run([sys.executable, str(ROOT / 'tools' / 'train.py'), 'configs/demo/svitt_demo.py',
+                           '--cfg-options', 'train_cfg.max_epochs=[1,'], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert "'train_cfg.max_epochs=[1,'" in proc.stderr and 'unbalanced brackets' in proc.stderr

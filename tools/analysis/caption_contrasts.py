@@ -27,9 +27,9 @@ from typing import Dict, List, Optional, Tuple
 import mmengine
 import torch
 import numpy as np
-from mmengine.config import DictAction
 
 from svitt_mm.apis import init_model, model_batch
+from svitt_mm.apis.cfg_options import CfgOptionsAction
 from svitt_mm.apis.cli import run_tool
 from svitt_mm.datasets.demo.temporal_shapes import (TRIANGLE_SCALE, ClipSpec, Event, all_events, render_clip,
                                                     sample_clip_spec, write_video)
@@ -167,7 +167,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--locations', metavar='DIR',
                         help='also write the location test set (left/right on a plain background) to DIR '
                              'and report its contrasts')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, help='override config keys')
     return parser.parse_args(argv)
 
 

@@ -23,10 +23,11 @@ import mmengine
 import numpy as np
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from torch import nn
 
 from svitt_mm.apis import load_config, register_all_modules
+from svitt_mm.apis.cfg_options import CfgOptionsAction
 from svitt_mm.apis.cli import run_tool
 from svitt_mm.datasets.demo.temporal_shapes import (COLORS, MOTIONS, REVERSED_MOTION, SHAPES,
                                                     all_events, render_clip, sample_clip_spec)
@@ -118,7 +119,7 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', help='write the evaluations to this JSON file (rewritten after each one)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE')
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE')
     args = parser.parse_args(argv)
     for name in ('steps', 'batch_size', 'clips_per_event', 'eval_every'):
         if getattr(args, name) < 1:

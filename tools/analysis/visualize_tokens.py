@@ -42,9 +42,10 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 
 from svitt_mm.apis import init_model, load_config, register_all_modules  # noqa: E402
+from svitt_mm.apis.cfg_options import CfgOptionsAction  # noqa: E402
 from svitt_mm.apis.cli import run_tool  # noqa: E402
 from svitt_mm.models.attention.block_layout import block_adjacency  # noqa: E402
 from svitt_mm.models.attention.block_sparse import BlockSparseAttention  # noqa: E402
@@ -106,7 +107,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('video', help='video file (any resolution and length)')
     parser.add_argument('--text', help='caption for the text-guided selection of the fusion encoder')
     parser.add_argument('--out', required=True, help='output folder for the PNGs and tokens.json')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE',
                         help='override config entries')
     return parser.parse_args(argv)
 

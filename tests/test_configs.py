@@ -4,7 +4,6 @@ import glob
 import os.path as osp
 
 import pytest
-import torch
 from mmengine.config import Config
 
 from svitt_mm.registry import MODELS

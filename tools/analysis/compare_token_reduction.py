@@ -21,7 +21,6 @@ at them (e.g. MSR-VTT configs) and ``--data-dir ''`` to skip building the demo d
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import os.path as osp
 import statistics

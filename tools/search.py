@@ -101,9 +101,11 @@ def main(argv=None) -> List[List[Tuple[str, float]]]:
               f'{args.checkpoint!r}; the scores mean nothing unless the two hold the same weights',
               file=sys.stderr)
     model = init_model(args.config, args.checkpoint, args.device, args.cfg_options)
-    rerank = args.rerank if args.rerank is not None else int((model.cfg.get('test_cfg') or {}).get('k_test', 0))
+    test_cfg = model.cfg.get('test_cfg') or {}
+    rerank = args.rerank if args.rerank is not None else int(test_cfg.get('k_test', 0))
     rankings = rank_videos(model, args.query, index, top_k=args.top_k, rerank=max(0, rerank))
-    how = f'top {min(rerank, len(index))} re-ranked by the matching head' if rerank > 0 else 'contrastive only'
+    how = (f"top {min(rerank, len(index))} re-ranked by {test_cfg.get('score', 'itm')}" if rerank > 0
+           else 'contrastive only')
     for query, ranking in zip(args.query, rankings):
         print(f'query: {query!r} ({len(index)} videos, {how})')
         for rank, (video_id, score) in enumerate(ranking, 1):

@@ -117,10 +117,11 @@ def rank_videos(model: nn.Module, texts: Union[Sequence[str], TextEmbeddings],
     """The best ``top_k`` videos for each text, best first, as ``(video id, score)``.
 
     Stage 1 scores every video by contrastive similarity (cosine, averaged over clips). With
-    ``rerank=k``, the matching head re-scores each text's ``k`` best stage-1 videos (its logit, clips
-    combined by the config's ``test_cfg.clip_aggregation``), which then rank above the rest: the
-    two-stage scoring of ``tools/test.py`` with ``k_test=k``. Scores are cosine similarities without
-    re-ranking, matching logits for re-ranked videos.
+    ``rerank=k``, the matching head re-scores each text's ``k`` best stage-1 videos (the config's
+    ``test_cfg.score``: its logit, or the contrastive logit plus it; clips combined by
+    ``test_cfg.clip_aggregation``), which then rank above the rest: the two-stage scoring of
+    ``tools/test.py`` with ``k_test=k``. Scores are cosine similarities without re-ranking, second-stage
+    scores for re-ranked videos.
 
     Args:
         texts: query texts, or their :func:`encode_texts` result.
@@ -137,7 +138,9 @@ def rank_videos(model: nn.Module, texts: Union[Sequence[str], TextEmbeddings],
         test_cfg = getattr(model, 'cfg', {}).get('test_cfg') or {}
         scores = retrieval_scoring.rerank(model, features, scores, False, rerank,
                                           test_cfg.get('clip_aggregation', 'lse'),
-                                          test_cfg.get('match_batch_size', 64))
+                                          test_cfg.get('match_batch_size', 64),
+                                          score=test_cfg.get('score', 'itm'),
+                                          temperature=float(model.contrastive_head.temperature))
     best = scores.topk(min(top_k, scores.shape[1]), dim=1)
     return [[(video_embeddings.ids[index], float(score)) for score, index in zip(row_scores, row_indices)]
             for row_scores, row_indices in zip(best.values.tolist(), best.indices.tolist())]

@@ -2,8 +2,11 @@
 
 Stage 1 scores every (video, text) pair by the cosine similarity of their contrastive embeddings (mean over a
 video's clips). Stage 2 re-scores, for every query, its ``k_test`` best stage-1 candidates with the fusion
-encoder's matching logit (aggregated over clips by ``mean``, ``max`` or ``lse``). Candidates outside a query's
-top-k rank after all of its top-k candidates, in stage-1 order. Stage-2 rows are split across ranks and summed.
+encoder's matching logit (aggregated over clips by ``mean``, ``max`` or ``lse``), alone (``score='itm'``, as
+SViTT ranks) or added to the contrastive logit, the cosine divided by the learned temperature
+(``score='itc+itm'``, the ALBEF/BLIP combination on the scale both heads are trained on). Candidates outside a
+query's top-k rank after all of its top-k candidates, in stage-1 order. Stage-2 rows are split across ranks and
+summed.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from mmengine.utils import ProgressBar
 from torch import Tensor
 
 from svitt_mm.models.clip_aggregation import CLIP_AGGREGATIONS
+from svitt_mm.utils.arg_checks import ArgumentError
 
 
 class RetrievalFeatures(NamedTuple):
@@ -106,16 +110,37 @@ def _match_rows(model, features: RetrievalFeatures, top: Tensor, rows: Tensor, v
     return CLIP_AGGREGATIONS[aggregation](logits.view(len(rows), top.shape[1], num_clips))
 
 
-def rerank(model, features: RetrievalFeatures, stage1: Tensor, videos_are_queries: bool, k_test: int,
-           aggregation: str = 'lse', batch_size: int = 64, show_progress: bool = None) -> Tensor:
-    """Stage 2 for one direction: ``stage1 [Q, C]`` -> final scores ``[Q, C]``.
+def _itm_alone(itm: Tensor, itc_logit: Tensor) -> Tensor:
+    return itm
 
-    A progress bar is shown on rank 0 when ``show_progress`` (default: when stdout is a terminal).
+
+def _itc_plus_itm(itm: Tensor, itc_logit: Tensor) -> Tensor:
+    return itc_logit + itm
+
+
+# score name -> (ITM logit [Q, k], ITC logit [Q, k]) -> stage-2 score [Q, k]
+SECOND_STAGE_SCORES = {'itm': _itm_alone, 'itc+itm': _itc_plus_itm}
+
+
+def check_second_stage_score(score: str) -> None:
+    if score not in SECOND_STAGE_SCORES:
+        raise ArgumentError(f'second-stage score {score!r} unknown; choose from {sorted(SECOND_STAGE_SCORES)}')
+
+
+def rerank(model, features: RetrievalFeatures, stage1: Tensor, videos_are_queries: bool, k_test: int,
+           aggregation: str = 'lse', batch_size: int = 64, show_progress: bool = None, score: str = 'itm',
+           temperature: float = 1.0) -> Tensor:
+    """Stage 2 for one direction: ``stage1 [Q, C]`` (cosine similarities) -> final scores ``[Q, C]``.
+
+    ``score`` is a key of :data:`SECOND_STAGE_SCORES`; ``temperature`` (the contrastive head's) turns a
+    cosine into the contrastive logit for ``'itc+itm'``. A progress bar is shown on rank 0 when
+    ``show_progress`` (default: when stdout is a terminal).
     """
     if show_progress is None:
         show_progress = sys.stdout.isatty()
     if aggregation not in CLIP_AGGREGATIONS:
         raise ValueError(f'clip aggregation {aggregation!r} unknown; choose from {sorted(CLIP_AGGREGATIONS)}')
+    check_second_stage_score(score)
     k = min(k_test, stage1.shape[1])
     top = stage1.topk(k, dim=1).indices
     rank, world = get_dist_info()
@@ -135,7 +160,8 @@ def rerank(model, features: RetrievalFeatures, stage1: Tensor, videos_are_querie
         itm = itm.to(device)
         all_reduce(itm)
         itm = itm.cpu()
+    second = SECOND_STAGE_SCORES[score](itm, stage1.gather(1, top) / temperature)
     # Non-top-k candidates keep their stage-1 order, below every re-ranked one.
-    floor = itm.min() - (stage1.max() - stage1.min()) - 1.0
+    floor = second.min() - (stage1.max() - stage1.min()) - 1.0
     final = stage1 - stage1.max() + floor
-    return final.scatter(1, top, itm)
+    return final.scatter(1, top, second)

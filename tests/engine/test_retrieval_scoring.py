@@ -91,3 +91,35 @@ def test_group_by_caption_makes_one_query_per_caption_with_every_video_positive(
                                   [False, True, True, False],
                                   [False, False, False, True]]
     assert ownership_positives(features).sum(dim=1).tolist() == [1] * 5
+
+
+def test_itc_plus_itm_adds_the_contrastive_logit_to_the_matching_logit():
+    torch.manual_seed(2)
+    samples, num_texts = make_features()
+    features = stack_features(samples)
+    table = torch.randn(4, num_texts, 2)
+    model = LookupMatcher(table)
+    stage1 = torch.rand(num_texts, 4) * 2 - 1  # cosines
+    itm = rerank(model, features, stage1, videos_are_queries=False, k_test=2, aggregation='mean',
+                 show_progress=False)
+    both = rerank(model, features, stage1, videos_are_queries=False, k_test=2, aggregation='mean',
+                  show_progress=False, score='itc+itm', temperature=0.05)
+    top = stage1.topk(2, dim=1).indices
+    for t in range(num_texts):
+        for v in top[t]:
+            assert torch.isclose(itm[t, v], table[v, t].mean())
+            assert torch.isclose(both[t, v], stage1[t, v] / 0.05 + table[v, t].mean())
+        rest = [v for v in range(4) if v not in top[t]]
+        assert both[t, rest].max() < both[t, top[t]].min()
+    # The two scores can order a query's candidates differently: that is the point of the switch.
+    assert not torch.equal(itm.argsort(dim=1), both.argsort(dim=1))
+
+
+def test_an_unknown_second_stage_score_is_an_argument_error():
+    import pytest
+
+    from svitt_mm.utils.arg_checks import ArgumentError
+    samples, num_texts = make_features()
+    with pytest.raises(ArgumentError, match="'itm\\+itc'.*choose from \\['itc\\+itm', 'itm'\\]"):
+        rerank(LookupMatcher(torch.zeros(4, num_texts, 2)), stack_features(samples), torch.zeros(4, num_texts),
+               True, 2, score='itm+itc')

@@ -14,8 +14,8 @@ from mmengine.runner.amp import autocast
 from svitt_mm.registry import LOOPS
 from svitt_mm.utils.arg_checks import ArgumentError
 
-from ..retrieval_scoring import (contrastive_scores, group_by_caption, ownership_positives, rerank,
-                                 stack_features)
+from ..retrieval_scoring import (check_second_stage_score, contrastive_scores, group_by_caption,
+                                 ownership_positives, rerank, stack_features)
 
 
 def _to_cpu(sample: dict) -> dict:
@@ -44,14 +44,19 @@ class RetrievalEvaluation:
             with a warning in the log).
         clip_aggregation: how a video's clip scores combine: ``mean``, ``max`` or ``lse``.
         match_batch_size: (video clip, text) pairs per fusion-encoder call.
+        score: the second-stage score of a re-ranked candidate: ``'itm'``, the matching logit alone (SViTT's
+            evaluation), or ``'itc+itm'``, the contrastive logit (cosine / temperature) plus the matching
+            logit (ALBEF's and BLIP's combination; see :mod:`svitt_mm.engine.retrieval_scoring`).
     """
     stage = 'val'
 
     def __init__(self, runner, dataloader, evaluator, fp16: bool = False, k_test: int = 128,
-                 clip_aggregation: str = 'lse', match_batch_size: int = 64) -> None:
+                 clip_aggregation: str = 'lse', match_batch_size: int = 64, score: str = 'itm') -> None:
         super().__init__(runner, dataloader, evaluator, fp16)  # ValLoop or TestLoop, by the MRO
         if k_test < 1:
             raise ArgumentError(f'k_test must be >= 1, got {k_test}')
+        check_second_stage_score(score)
+        self.score = score
         self.k_test = k_test
         self.clip_aggregation = clip_aggregation
         self.match_batch_size = match_batch_size
@@ -88,12 +93,13 @@ class RetrievalEvaluation:
             if warning:
                 print_log(f'{stage}: {warning}', logger='current', level=logging.WARNING)
             print_log(f'{stage}: re-ranking top-{self.k_test} candidates of {stage1.shape[0]} videos and '
-                      f'{stage1.shape[1]} texts with the matching head', logger='current')
+                      f'{stage1.shape[1]} texts by {self.score}', logger='current')
+            temperature = float(model.contrastive_head.temperature)
             with autocast(enabled=self.fp16):
-                v2t = rerank(model, features, stage1, True, self.k_test, self.clip_aggregation,
-                             self.match_batch_size)
-                t2v = rerank(model, features, stage1.t(), False, self.k_test, self.clip_aggregation,
-                             self.match_batch_size)
+                v2t, t2v = (rerank(model, features, scores, videos_are_queries, self.k_test,
+                                   self.clip_aggregation, self.match_batch_size, score=self.score,
+                                   temperature=temperature)
+                            for scores, videos_are_queries in [(stage1, True), (stage1.t(), False)])
         result = dict(t2v_scores=t2v, v2t_scores=v2t, itc_scores=stage1, positives=positives)
         if getattr(dataset, 'on_broken_media', None) == 'exclude':
             result['excluded_videos'] = len(dataset.excluded_media)

@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from svitt_mm.models.heads import ContrastiveHead, MatchingHead
@@ -36,12 +37,32 @@ def test_hard_negatives_never_positive_and_follow_similarity():
     positives = torch.eye(3, dtype=torch.bool)
     positives[2] = True  # row 2: everything is a positive
     gen = torch.Generator().manual_seed(0)
-    draws = [MatchingHead.sample_negatives(logits, positives, gen) for _ in range(200)]
+    draws = [MatchingHead(4).sample_negatives(logits, positives, gen) for _ in range(200)]
     for index, has_negative in draws:
         assert has_negative.tolist() == [True, True, False]
         assert not positives[0, index[0]] and not positives[1, index[1]]
     first = torch.stack([d[0][0] for d in draws])
     assert (first == 1).float().mean() > 0.95  # the hardest negative dominates
+
+
+def test_random_negative_ratio_draws_that_share_uniformly():
+    logits = torch.tensor([[0.0, 30.0, -30.0, -30.0]]).repeat(4000, 1)  # by similarity: always column 1
+    positives = torch.zeros_like(logits, dtype=torch.bool)
+    positives[:, 0] = True
+    gen = torch.Generator().manual_seed(0)
+    index, has_negative = MatchingHead(4, random_negative_ratio=0.5).sample_negatives(logits, positives, gen)
+    assert has_negative.all() and not (index == 0).any()
+    share = torch.bincount(index, minlength=4).float() / len(index)
+    # half the rows hard (column 1), half uniform over columns 1-3: 1/2 + 1/6, 1/6, 1/6
+    assert torch.allclose(share[1:], torch.tensor([2 / 3, 1 / 6, 1 / 6]), atol=0.03)
+    hard, _ = MatchingHead(4).sample_negatives(logits, positives, gen)
+    assert (hard == 1).all()
+
+
+def test_random_negative_ratio_is_checked():
+    from svitt_mm.utils.arg_checks import ArgumentError
+    with pytest.raises(ArgumentError, match=r'MatchingHead.random_negative_ratio: 1.5 must be a number in \[0, 1\]'):
+        MatchingHead(4, random_negative_ratio=1.5)
 
 
 def test_matching_loss_ignores_pairs_without_negative():

@@ -122,9 +122,11 @@ def _itc_plus_itm(itm: Tensor, itc_logit: Tensor) -> Tensor:
 SECOND_STAGE_SCORES = {'itm': _itm_alone, 'itc+itm': _itc_plus_itm}
 
 
-def check_second_stage_score(score: str) -> None:
+def check_second_stage_score(score: str, key: str = 'score') -> None:
+    """Refuse an unknown second-stage score, naming the setting ``key`` it came from."""
     if score not in SECOND_STAGE_SCORES:
-        raise ArgumentError(f'second-stage score {score!r} unknown; choose from {sorted(SECOND_STAGE_SCORES)}')
+        raise ArgumentError(f'{key}: second-stage score {score!r} unknown; choose from '
+                            f'{sorted(SECOND_STAGE_SCORES)}')
 
 
 def rerank(model, features: RetrievalFeatures, stage1: Tensor, videos_are_queries: bool, k_test: int,

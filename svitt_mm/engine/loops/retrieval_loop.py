@@ -55,7 +55,7 @@ class RetrievalEvaluation:
         super().__init__(runner, dataloader, evaluator, fp16)  # ValLoop or TestLoop, by the MRO
         if k_test < 1:
             raise ArgumentError(f'k_test must be >= 1, got {k_test}')
-        check_second_stage_score(score)
+        check_second_stage_score(score, f'{self.stage}_cfg.score')
         self.score = score
         self.k_test = k_test
         self.clip_aggregation = clip_aggregation
